@@ -1,0 +1,251 @@
+//! Request extractors that turn every malformed input into an [`ApiError`] with a stable code:
+//! JSON bodies (with the path of the bad field), query strings, path ids, and the API key.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use loopgate_core::{ItemId, Permission, Principal};
+use serde::de::DeserializeOwned;
+
+use crate::error::{ApiError, ErrorCode};
+use crate::keys;
+use crate::state::AppState;
+
+/// A JSON body, parsed with the path of any bad field in the error message.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        check_content_type(req.headers())?;
+        let bytes = body_bytes(req, state).await?;
+        if bytes.is_empty() {
+            return Err(ApiError::new(
+                ErrorCode::MalformedJson,
+                "the body is empty; send a JSON object",
+            ));
+        }
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// A JSON body that may be absent: an empty body gives `T::default()`.
+#[derive(Debug)]
+pub struct OptionalJson<T>(pub T);
+
+impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        check_content_type(req.headers())?;
+        let bytes = body_bytes(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            Ok(OptionalJson(T::default()))
+        } else {
+            parse_json(&bytes).map(OptionalJson)
+        }
+    }
+}
+
+/// A JSON body together with its raw bytes (for hashing an idempotent request).
+#[derive(Debug)]
+pub struct JsonWithBytes<T>(pub T, pub Bytes);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonWithBytes<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        check_content_type(req.headers())?;
+        let bytes = body_bytes(req, state).await?;
+        if bytes.is_empty() {
+            return Err(ApiError::new(
+                ErrorCode::MalformedJson,
+                "the body is empty; send a JSON object",
+            ));
+        }
+        Ok(JsonWithBytes(parse_json(&bytes)?, bytes))
+    }
+}
+
+async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                "the body is larger than this endpoint accepts; send less data (or split a batch)",
+            )
+        } else {
+            ApiError::new(
+                ErrorCode::MalformedJson,
+                format!("the body could not be read: {rejection}"),
+            )
+        }
+    })
+}
+
+/// Bodies must be JSON; a missing content type is taken as JSON, any other type is refused.
+fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(value) = headers.get(CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let mime = value
+        .to_str()
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json")) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            format!("Content-Type {mime:?} is not JSON; send Content-Type: application/json"),
+        ))
+    }
+}
+
+/// Parses JSON, naming the offending field: syntax errors are 400, wrong fields 422.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        json_error(&path, &inner)
+    })?;
+    de.end().map_err(|e| json_error(".", &e))?;
+    Ok(value)
+}
+
+fn json_error(path: &str, e: &serde_json::Error) -> ApiError {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Syntax | Category::Eof | Category::Io => ApiError::new(
+            ErrorCode::MalformedJson,
+            format!("the body is not valid JSON: {e}"),
+        ),
+        Category::Data => {
+            let message = strip_position(&e.to_string());
+            let message = if path == "." {
+                message
+            } else {
+                format!("{path}: {message}")
+            };
+            ApiError::new(ErrorCode::InvalidRequest, message)
+        }
+    }
+}
+
+/// serde_json appends "at line 1 column 42"; the field path says more.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(at) => message[..at].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// A query string, refused with `invalid_query` when malformed.
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| ApiQuery(q.0))
+            .map_err(|e| ApiError::new(ErrorCode::InvalidQuery, e.body_text()))
+    }
+}
+
+/// Parses an item id from a path segment.
+pub fn item_id(raw: &str) -> Result<ItemId, ApiError> {
+    raw.parse().map_err(|_| {
+        ApiError::new(
+            ErrorCode::InvalidPath,
+            format!("{raw:?} is not an item id; ids are UUIDs"),
+        )
+    })
+}
+
+/// The principal behind the request's API key.
+#[derive(Debug, Clone)]
+pub struct Auth(pub Principal);
+
+impl Auth {
+    /// The principal, if it holds `permission`; 403 naming `what` otherwise.
+    pub fn require(&self, permission: Permission, what: &str) -> Result<&Principal, ApiError> {
+        if self.0.can(permission) {
+            Ok(&self.0)
+        } else {
+            Err(ApiError::forbidden(what))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::Unauthenticated,
+                "missing API key: send Authorization: Bearer <key>",
+            )
+        })?;
+        let secret = header
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::Unauthenticated,
+                    "the Authorization header must be `Bearer <key>`",
+                )
+            })?;
+        match state.store().principal_by_key(keys::hash(secret)).await? {
+            Some(principal) => Ok(Auth(principal)),
+            None => Err(ApiError::new(
+                ErrorCode::Unauthenticated,
+                "unknown or revoked API key",
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Outer {
+        inner: Inner,
+    }
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Inner {
+        n: u8,
+    }
+
+    #[test]
+    fn syntax_errors_are_400_and_field_errors_name_the_field() {
+        let e = parse_json::<Outer>(b"{\"inner\": ").unwrap_err();
+        assert_eq!(e.code, ErrorCode::MalformedJson);
+        let e = parse_json::<Outer>(br#"{"inner": {"n": 300}}"#).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidRequest);
+        assert!(e.message.starts_with("inner.n: "), "{}", e.message);
+        assert!(!e.message.contains("line"), "{}", e.message);
+        let e = parse_json::<Outer>(br#"{"inner": {"n": 3}} trailing"#).unwrap_err();
+        assert_eq!(e.code, ErrorCode::MalformedJson);
+    }
+}

@@ -1,0 +1,195 @@
+//! Loopgate's HTTP server: the `/v1` API, its OpenAPI document, health endpoints, and the
+//! background work a running server does (returning lapsed leases to their queues).
+//!
+//! This is the only crate that knows HTTP. Handlers parse input into core types, ask the core for
+//! verdicts and transitions, and let the store persist them; they hold no state that a second
+//! server sharing the database would need.
+
+pub mod error;
+pub mod extract;
+pub mod keys;
+pub mod routes;
+pub mod state;
+pub mod views;
+pub mod watch;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Extension};
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use loopgate_core::audit::AuditActor;
+use loopgate_core::{AccessRole, WorkspaceId};
+use loopgate_store::{NewKey, Store, StoreError};
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::{ApiError, ErrorCode};
+use crate::routes::{audit, codes, health, items, keys as key_routes, policies, reviews};
+pub use crate::state::{AppState, Settings};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Loopgate",
+        description = "A human-in-the-loop gateway for AI in B2B customer support. Every AI output \
+                       is submitted here; Loopgate approves the confident ones, stops the hopeless \
+                       ones, and routes the rest to people by lane and SLA, recording every decision \
+                       in a hash-chained audit trail. Errors are `{\"error\": {\"code\", \"message\"}}`."
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "items", description = "Submitting AI outputs and reading their verdicts"),
+        (name = "reviews", description = "Claiming and deciding items"),
+        (name = "policies", description = "How items are decided"),
+        (name = "audit", description = "The tamper-evident audit trail"),
+        (name = "keys", description = "API keys and principals"),
+        (name = "health", description = "Liveness and readiness"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+fn api(settings: &Settings) -> OpenApiRouter<AppState> {
+    let (schemas, paths, batch) = routes!(items::submit_batch);
+    let batch = batch.layer(DefaultBodyLimit::max(settings.max_batch_body_bytes));
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(openapi_json))
+        .routes(routes!(policies::put_policy, policies::list_policies))
+        .routes(routes!(policies::get_policy))
+        .routes(routes!(items::submit, items::list_items))
+        .routes((schemas, paths, batch))
+        .routes(routes!(items::get_item))
+        .routes(routes!(items::item_audit))
+        .routes(routes!(items::item_reviews))
+        .routes(routes!(reviews::decide))
+        .routes(routes!(reviews::claim))
+        .routes(routes!(codes::list_codes, codes::define_code))
+        .routes(routes!(key_routes::create_key, key_routes::list_keys))
+        .routes(routes!(key_routes::revoke_key))
+        .routes(routes!(key_routes::me))
+        .routes(routes!(audit::verify))
+}
+
+/// The OpenAPI document of every route the server serves.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api(&Settings::default()).into_openapi()
+}
+
+/// The whole HTTP application over `state`.
+pub fn router(state: AppState) -> Router {
+    let settings = state.settings().clone();
+    let (router, doc) = api(&settings).split_for_parts();
+    let doc: Arc<str> = doc
+        .to_json()
+        .expect("the OpenAPI document serialises")
+        .into();
+    router
+        .fallback(route_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(Extension(doc))
+        .layer(DefaultBodyLimit::max(settings.max_body_bytes))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// The OpenAPI document of this API.
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "health",
+    responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json")))]
+async fn openapi_json(Extension(doc): Extension<Arc<str>>) -> impl IntoResponse {
+    ([(CONTENT_TYPE, "application/json")], doc.to_string())
+}
+
+async fn route_not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        ErrorCode::RouteNotFound,
+        format!("no endpoint at {}; see /v1/openapi.json", uri.path()),
+    )
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        format!(
+            "{} does not accept {method}; see /v1/openapi.json",
+            uri.path()
+        ),
+    )
+}
+
+/// Starts the background work of a running server: lapsed leases return to their queues every
+/// `interval`, even when nobody claims. Safe with several servers on one database: the store
+/// re-checks each lease inside its transaction.
+pub fn spawn_workers(state: AppState, interval: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match state.store().expire_leases(state.clock().now(), 1000).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(expired = n, "returned lapsed leases to their queues"),
+                Err(e) => tracing::warn!(error = %e, "lease expiry failed; will retry"),
+            }
+        }
+    })
+}
+
+/// Serves the application on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Registers `secret` as the admin key of the default workspace, if the store has no key at all.
+/// Returns whether it did. Lets a script start from an empty store.
+pub async fn bootstrap_admin(
+    store: &dyn Store,
+    secret: &str,
+    now: loopgate_core::Timestamp,
+) -> Result<bool, StoreError> {
+    if store.has_keys().await? {
+        return Ok(false);
+    }
+    let minted = keys::from_secret(secret.to_owned());
+    store
+        .create_key(
+            NewKey {
+                workspace: WorkspaceId::default_workspace(),
+                name: "admin".to_owned(),
+                access: AccessRole::Admin,
+                reviewer_roles: Vec::new(),
+                secret_hash: minted.hash,
+                prefix: minted.prefix,
+            },
+            AuditActor::system("bootstrap"),
+            now,
+        )
+        .await?;
+    Ok(true)
+}

@@ -1,0 +1,448 @@
+//! Submitting items, reading them (with long-polling), listing them, and their audit trails.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use loopgate_core::audit::AuditEntry;
+use loopgate_core::verdict::{self, VerdictContext};
+use loopgate_core::{
+    Item, ItemId, Lane, Permission, PolicyName, Principal, Review, Status, Submission, Uncalibrated,
+};
+use loopgate_store::{IdempotencyClaim, ItemFilter, NewItem, StoredPolicy};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::time::Instant;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::error::{ApiError, ErrorBody, ErrorCode};
+use crate::extract::{ApiJson, ApiQuery, Auth, JsonWithBytes, item_id};
+use crate::state::AppState;
+use crate::views::{BatchResult, ItemPage, ItemView};
+
+/// Header naming a retried request.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+/// Response header set when an idempotent submit was answered from the first attempt.
+pub const REPLAYED: &str = "idempotent-replayed";
+
+/// Submits one AI output. The verdict pipeline routes it at once: `auto_approved`,
+/// `auto_rejected`, or `queued` for a person, with lane, SLA deadlines and the reasons.
+#[utoipa::path(
+    post, path = "/v1/items", tag = "items",
+    request_body = Submission,
+    params(("Idempotency-Key" = Option<String>, Header,
+            description = "Makes a retried submit return the first item instead of creating another (1-255 visible ASCII characters).")),
+    responses(
+        (status = 201, description = "Created (or replayed, see `Idempotent-Replayed`)", body = ItemView),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn submit(
+    State(state): State<AppState>,
+    auth: Auth,
+    headers: HeaderMap,
+    JsonWithBytes(submission, _): JsonWithBytes<Submission>,
+) -> Result<Response, ApiError> {
+    let principal = auth.require(Permission::SubmitItems, "submit items")?;
+    let key = idempotency_key(&headers)?;
+    let mut inserted =
+        route_and_store(&state, principal, vec![submission], key.as_deref(), "").await?;
+    let one = inserted.pop().expect("one submission gives one item");
+    let mut response = (
+        StatusCode::CREATED,
+        Json(ItemView::new(one.item, state.clock().now())),
+    )
+        .into_response();
+    if one.replayed {
+        response
+            .headers_mut()
+            .insert(REPLAYED, HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}
+
+/// A batch of submissions.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchSubmit {
+    /// 1 to 1000 submissions, each as for `POST /v1/items`.
+    pub items: Vec<Submission>,
+}
+
+/// Submits up to 1000 items at once, all or nothing: one invalid item refuses the whole batch,
+/// naming it by index. With `Idempotency-Key`, a retried batch returns the first batch's items.
+#[utoipa::path(
+    post, path = "/v1/items:batch", tag = "items",
+    request_body = BatchSubmit,
+    params(("Idempotency-Key" = Option<String>, Header,
+            description = "Makes a retried batch return the first batch's items.")),
+    responses(
+        (status = 201, body = BatchResult),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn submit_batch(
+    State(state): State<AppState>,
+    auth: Auth,
+    headers: HeaderMap,
+    ApiJson(batch): ApiJson<BatchSubmit>,
+) -> Result<(StatusCode, Json<BatchResult>), ApiError> {
+    let principal = auth.require(Permission::SubmitItems, "submit items")?;
+    let max = state.settings().max_batch_items;
+    if batch.items.is_empty() || batch.items.len() > max {
+        return Err(ApiError::new(
+            ErrorCode::BatchTooLarge,
+            format!(
+                "a batch holds 1 to {max} items; this one has {}",
+                batch.items.len()
+            ),
+        ));
+    }
+    let key = idempotency_key(&headers)?;
+    let inserted = route_and_store(&state, principal, batch.items, key.as_deref(), "items").await?;
+    let now = state.clock().now();
+    let items = inserted
+        .into_iter()
+        .map(|i| ItemView::new(i.item, now))
+        .collect();
+    Ok((StatusCode::CREATED, Json(BatchResult { items })))
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    match value.to_str() {
+        Ok(k) if (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()) => {
+            Ok(Some(k.to_owned()))
+        }
+        _ => Err(ApiError::new(
+            ErrorCode::InvalidHeader,
+            "Idempotency-Key must be 1 to 255 visible ASCII characters",
+        )),
+    }
+}
+
+/// Checks, routes and stores submissions, all or nothing. `field` prefixes error messages of a
+/// batch (`items[3].…`).
+async fn route_and_store(
+    state: &AppState,
+    principal: &Principal,
+    submissions: Vec<Submission>,
+    key: Option<&str>,
+    field: &str,
+) -> Result<Vec<loopgate_store::Inserted>, ApiError> {
+    let at = |i: usize| {
+        if field.is_empty() {
+            String::new()
+        } else {
+            format!("{field}[{i}].")
+        }
+    };
+    let mut problems = Vec::new();
+    for (i, s) in submissions.iter().enumerate() {
+        problems.extend(s.check().into_iter().map(|p| format!("{}{p}", at(i))));
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            problems.join("; "),
+        ));
+    }
+
+    let mut policies: BTreeMap<PolicyName, StoredPolicy> = BTreeMap::new();
+    for (i, s) in submissions.iter().enumerate() {
+        if !policies.contains_key(&s.policy) {
+            let policy = state
+                .store()
+                .get_policy(&principal.workspace, &s.policy)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::new(
+                        ErrorCode::UnknownPolicy,
+                        format!(
+                            "{}policy: there is no policy {:?} in workspace {}; create it with POST /v1/policies",
+                            at(i),
+                            s.policy.as_str(),
+                            principal.workspace
+                        ),
+                    )
+                })?;
+            policies.insert(s.policy.clone(), policy);
+        }
+        let policy = &policies[&s.policy].policy;
+        if s.proposal.kind != policy.kind {
+            return Err(ApiError::new(
+                ErrorCode::KindMismatch,
+                format!(
+                    "{}proposal.kind is {} but policy {} decides {} proposals",
+                    at(i),
+                    s.proposal.kind,
+                    policy.name,
+                    policy.kind
+                ),
+            ));
+        }
+    }
+
+    let now = state.clock().now();
+    let submitter = principal.actor();
+    let batch = submissions.len() > 1 || !field.is_empty();
+    let new_items = submissions
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let stored = &policies[&s.policy];
+            let idempotency = key.map(|k| IdempotencyClaim {
+                key: if batch {
+                    format!("{k}#{i}")
+                } else {
+                    k.to_owned()
+                },
+                request_hash: hex::encode(Sha256::digest(
+                    serde_json::to_vec(&s).expect("a submission always serialises"),
+                )),
+            });
+            let ctx = VerdictContext {
+                now,
+                calibrator: &Uncalibrated,
+                kill_switch: None,
+                novelty: None,
+            };
+            let route = verdict::decide(&stored.policy, &s, &ctx);
+            let item = Item::new(
+                ItemId::new(),
+                principal.workspace.clone(),
+                &stored.policy,
+                stored.version,
+                s,
+                route,
+                submitter.clone(),
+                now,
+            );
+            NewItem { item, idempotency }
+        })
+        .collect();
+    Ok(state
+        .store()
+        .insert_items(&principal.workspace, principal.id, new_items)
+        .await?)
+}
+
+/// Loads an item the principal may see: agents see only what they submitted.
+pub(crate) async fn visible_item(
+    state: &AppState,
+    principal: &Principal,
+    id: ItemId,
+) -> Result<Item, ApiError> {
+    let not_found = || {
+        ApiError::new(
+            ErrorCode::ItemNotFound,
+            format!("no item {id} in your workspace"),
+        )
+    };
+    let item = state
+        .store()
+        .get_item(&principal.workspace, id)
+        .await?
+        .ok_or_else(not_found)?;
+    if principal.can(Permission::ReadAllItems) || item.submitted_by.id == principal.id {
+        Ok(item)
+    } else {
+        Err(not_found())
+    }
+}
+
+/// Long-poll parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct WaitQuery {
+    /// Seconds to wait for the item to become final (0 to 60). The current item is returned
+    /// when it becomes final or when the wait ends, whichever is first.
+    pub wait: Option<u64>,
+}
+
+/// Reads an item; with `wait`, holds the request until the item is final or the wait ends.
+#[utoipa::path(
+    get, path = "/v1/items/{id}", tag = "items",
+    params(("id" = String, Path, description = "Item id"), WaitQuery),
+    responses((status = 200, body = ItemView), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("api_key" = []))
+)]
+pub async fn get_item(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<WaitQuery>,
+) -> Result<Json<ItemView>, ApiError> {
+    let id = item_id(&id)?;
+    let wait = query.wait.unwrap_or(0);
+    let max = state.settings().max_wait_seconds;
+    if wait > max {
+        return Err(ApiError::new(
+            ErrorCode::InvalidQuery,
+            format!("wait must be between 0 and {max} seconds, got {wait}"),
+        ));
+    }
+    if wait == 0 {
+        let item = visible_item(&state, &principal, id).await?;
+        return Ok(Json(ItemView::new(item, state.clock().now())));
+    }
+    let deadline = Instant::now() + std::time::Duration::from_secs(wait);
+    let watch = state.watchers().watch(id);
+    loop {
+        // Register for the wake-up before reading, so a change between the two is not missed.
+        let notified = watch.notify().notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let item = visible_item(&state, &principal, id).await?;
+        if item.is_final || Instant::now() >= deadline {
+            return Ok(Json(ItemView::new(item, state.clock().now())));
+        }
+        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            let item = visible_item(&state, &principal, id).await?;
+            return Ok(Json(ItemView::new(item, state.clock().now())));
+        }
+    }
+}
+
+/// Listing filters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Comma-separated statuses, e.g. `queued,in_review`.
+    pub status: Option<String>,
+    /// Only this policy.
+    pub policy: Option<String>,
+    /// Only this lane.
+    pub lane: Option<String>,
+    /// Only this customer id.
+    pub customer: Option<String>,
+    /// Items older than this id: the previous page's `next_before`.
+    pub before: Option<String>,
+    /// Page size, 1 to 500 (default 50).
+    pub limit: Option<u32>,
+}
+
+/// Lists items, newest first. Agents see only the items they submitted.
+#[utoipa::path(
+    get, path = "/v1/items", tag = "items",
+    params(ListQuery),
+    responses((status = 200, body = ItemPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
+    security(("api_key" = []))
+)]
+pub async fn list_items(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<ItemPage>, ApiError> {
+    let bad = |m: String| ApiError::new(ErrorCode::InvalidQuery, m);
+    let max = state.settings().max_page;
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=max).contains(&limit) {
+        return Err(bad(format!(
+            "limit must be between 1 and {max}, got {limit}"
+        )));
+    }
+    let statuses = match &q.status {
+        Some(s) => s
+            .split(',')
+            .map(|x| x.trim().parse::<Status>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| bad(format!("status: {e}")))?,
+        None => Vec::new(),
+    };
+    let filter = ItemFilter {
+        statuses,
+        policy: q
+            .policy
+            .as_deref()
+            .map(str::parse::<PolicyName>)
+            .transpose()
+            .map_err(|e| bad(format!("policy: {e}")))?,
+        lane: q
+            .lane
+            .as_deref()
+            .map(str::parse::<Lane>)
+            .transpose()
+            .map_err(|e| bad(format!("lane: {e}")))?,
+        customer_id: q.customer.clone(),
+        submitted_by: (!principal.can(Permission::ReadAllItems)).then_some(principal.id),
+        before: q
+            .before
+            .as_deref()
+            .map(str::parse::<ItemId>)
+            .transpose()
+            .map_err(|_| bad("before must be an item id".into()))?,
+        limit,
+    };
+    let items = state
+        .store()
+        .list_items(&principal.workspace, &filter)
+        .await?;
+    let next_before = (items.len() == limit as usize)
+        .then(|| items.last().map(|i| i.id))
+        .flatten();
+    let now = state.clock().now();
+    Ok(Json(ItemPage {
+        items: items.into_iter().map(|i| ItemView::new(i, now)).collect(),
+        next_before,
+    }))
+}
+
+/// An item's audit entries.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditTrail {
+    /// In chain order.
+    pub entries: Vec<AuditEntry>,
+}
+
+/// An item's audit trail: every state change, who made it and when, hash-chained.
+#[utoipa::path(
+    get, path = "/v1/items/{id}/audit", tag = "audit",
+    params(("id" = String, Path, description = "Item id")),
+    responses((status = 200, body = AuditTrail), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("api_key" = []))
+)]
+pub async fn item_audit(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<AuditTrail>, ApiError> {
+    let id = item_id(&id)?;
+    visible_item(&state, &principal, id).await?;
+    let entries = state.store().item_audit(&principal.workspace, id).await?;
+    Ok(Json(AuditTrail { entries }))
+}
+
+/// An item's reviews.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReviewList {
+    /// Oldest first.
+    pub reviews: Vec<Review>,
+}
+
+/// An item's reviews: each person's decision, codes, rubric, edit and diff.
+#[utoipa::path(
+    get, path = "/v1/items/{id}/reviews", tag = "reviews",
+    params(("id" = String, Path, description = "Item id")),
+    responses((status = 200, body = ReviewList), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("api_key" = []))
+)]
+pub async fn item_reviews(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<ReviewList>, ApiError> {
+    let id = item_id(&id)?;
+    visible_item(&state, &principal, id).await?;
+    let reviews = state.store().reviews(&principal.workspace, id).await?;
+    Ok(Json(ReviewList { reviews }))
+}

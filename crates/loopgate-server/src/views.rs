@@ -1,0 +1,154 @@
+//! Response bodies that add to the domain types what only the API shows: SLA status at the time
+//! of the request, a policy's version, the context that comes with a claim.
+
+use chrono::{DateTime, Utc};
+use loopgate_core::sla::SlaStatus;
+use loopgate_core::{Item, ItemId, PolicyName, PolicySpec, Principal, Review, Status, Timestamp};
+use loopgate_store::{HistoryEntry, KeyRecord, StoredPolicy};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// An item as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ItemView {
+    /// The item.
+    #[serde(flatten)]
+    pub item: Item,
+    /// Whether its SLA deadlines are met, as of the response.
+    pub sla_status: Option<SlaStatus>,
+}
+
+impl ItemView {
+    /// The view of `item` at `now`.
+    pub fn new(item: Item, now: Timestamp) -> Self {
+        let sla_status = item
+            .sla
+            .as_ref()
+            .map(|s| s.status(now, item.first_claimed_at, item.is_final));
+        Self { item, sla_status }
+    }
+}
+
+/// A page of items, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ItemPage {
+    /// The items.
+    pub items: Vec<ItemView>,
+    /// Pass as `before` to get the next page; absent on the last page.
+    pub next_before: Option<ItemId>,
+}
+
+/// The items of a batch submit, in request order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchResult {
+    /// The items.
+    pub items: Vec<ItemView>,
+}
+
+/// A claimed item with everything a reviewer needs to decide it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClaimedItem {
+    /// The item, with its lease.
+    pub item: ItemView,
+    /// Earlier reviews of the item (e.g. the proposer's, when confirming).
+    pub reviews: Vec<Review>,
+    /// The customer's other items, newest first.
+    pub history: Vec<HistoryView>,
+}
+
+/// An earlier item of the same customer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryView {
+    /// The item.
+    pub id: ItemId,
+    /// Its policy.
+    pub policy: PolicyName,
+    /// Where it ended or stands.
+    pub status: Status,
+    /// When it was submitted.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<HistoryEntry> for HistoryView {
+    fn from(h: HistoryEntry) -> Self {
+        Self {
+            id: h.id,
+            policy: h.policy,
+            status: h.status,
+            created_at: h.created_at,
+        }
+    }
+}
+
+/// A policy with its version.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PolicyView {
+    /// The policy's settings, defaults filled in.
+    #[serde(flatten)]
+    pub policy: PolicySpec,
+    /// 1 for the first version, incremented on each replacement.
+    pub version: u32,
+    /// When this version was stored.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<StoredPolicy> for PolicyView {
+    fn from(p: StoredPolicy) -> Self {
+        Self {
+            policy: p.policy.into_spec(),
+            version: p.version,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+/// Every policy of the workspace.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PolicyList {
+    /// By name.
+    pub policies: Vec<PolicyView>,
+}
+
+/// An API key as listed: never its secret.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyView {
+    /// The key's id.
+    pub id: String,
+    /// The secret's first characters.
+    pub prefix: String,
+    /// Whose key it is.
+    pub principal: Principal,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it was revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<KeyRecord> for KeyView {
+    fn from(k: KeyRecord) -> Self {
+        Self {
+            id: k.id.to_string(),
+            prefix: k.prefix,
+            principal: k.principal,
+            created_at: k.created_at,
+            revoked_at: k.revoked_at,
+        }
+    }
+}
+
+/// A newly created key. The secret is shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedKey {
+    /// The secret: send it as `Authorization: Bearer <key>`. It cannot be shown again.
+    pub key: String,
+    /// The key as listed.
+    #[serde(flatten)]
+    pub record: KeyView,
+}
+
+/// The workspace's keys.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyList {
+    /// Newest first.
+    pub keys: Vec<KeyView>,
+}

@@ -1,0 +1,306 @@
+//! Loopgate's storage. [`Store`] is everything the server needs from a database; the SQLite
+//! implementation is the embedded default, and the same test suite holds every implementation
+//! to the same behaviour.
+//!
+//! Stores persist what `loopgate-core` computes: a store never decides a verdict or a transition
+//! itself, it loads an item, lets the core change it, and writes the item, its review and its
+//! audit entries in one transaction.
+
+mod error;
+pub mod sqlite;
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use loopgate_core::audit::{AuditActor, AuditEntry, AuditEvent, ChainBreak};
+use loopgate_core::lifecycle::{Reviewer, TransitionError};
+use loopgate_core::{
+    AccessRole, Item, ItemId, KeyId, Lane, LeaseId, Policy, PolicyName, Principal, PrincipalId,
+    Review, Role, Status, Timestamp, WorkspaceId,
+};
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+pub use error::StoreError;
+pub use sqlite::SqliteStore;
+
+/// Result of a store operation.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// What a change to an item produces besides the item itself.
+#[derive(Debug, Default)]
+pub struct Effects {
+    /// Audit events, appended to the workspace's chain in order.
+    pub events: Vec<AuditEvent>,
+    /// A review to record.
+    pub review: Option<Review>,
+}
+
+/// A change to one item, run inside the store's transaction on the current version of the item.
+/// Returning an error leaves the item untouched.
+pub type ItemMutation = Box<dyn FnOnce(&mut Item) -> Result<Effects, TransitionError> + Send>;
+
+/// A new item to insert.
+#[derive(Debug)]
+pub struct NewItem {
+    /// The routed item.
+    pub item: Item,
+    /// Ties a retried submit to the first one.
+    pub idempotency: Option<IdempotencyClaim>,
+}
+
+/// An `Idempotency-Key` and a hash of the request it came with.
+#[derive(Debug, Clone)]
+pub struct IdempotencyClaim {
+    /// The key, as the client sent it.
+    pub key: String,
+    /// A hash of the request body; the same key with another body is refused.
+    pub request_hash: String,
+}
+
+/// The result of inserting one item.
+#[derive(Debug, Clone)]
+pub struct Inserted {
+    /// The item as stored: the new one, or the one first created under the same key.
+    pub item: Item,
+    /// True when the idempotency key matched an earlier submit and nothing was written.
+    pub replayed: bool,
+}
+
+/// What a reviewer asks for when claiming.
+#[derive(Debug, Clone)]
+pub struct ClaimRequest {
+    /// The reviewer, with the roles they may act in.
+    pub reviewer: Reviewer,
+    /// Only items requiring one of these roles; all the reviewer may handle when empty.
+    pub roles: Vec<Role>,
+    /// Only items in these lanes; every lane when empty.
+    pub lanes: Vec<Lane>,
+    /// The new lease's id.
+    pub lease_id: LeaseId,
+    /// Lease length when the item's policy does not set one.
+    pub default_lease: Duration,
+    /// The time of the claim.
+    pub now: Timestamp,
+}
+
+/// A filter for listing items, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct ItemFilter {
+    /// Only these statuses.
+    pub statuses: Vec<Status>,
+    /// Only this policy.
+    pub policy: Option<PolicyName>,
+    /// Only this lane.
+    pub lane: Option<Lane>,
+    /// Only this customer.
+    pub customer_id: Option<String>,
+    /// Only items submitted by this principal.
+    pub submitted_by: Option<PrincipalId>,
+    /// Only items older than this one (the previous page's last id).
+    pub before: Option<ItemId>,
+    /// At most this many.
+    pub limit: u32,
+}
+
+/// A policy with its version.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredPolicy {
+    /// The policy.
+    pub policy: Policy,
+    /// 1 for the first version, incremented on each replacement.
+    pub version: u32,
+    /// When this version was stored.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A key to create, for a principal that is created if it does not exist.
+#[derive(Debug, Clone)]
+pub struct NewKey {
+    /// The workspace (created if new).
+    pub workspace: WorkspaceId,
+    /// The principal's name, unique in the workspace.
+    pub name: String,
+    /// The principal's access role; must match an existing principal's.
+    pub access: AccessRole,
+    /// Reviewer roles (reviewers only).
+    pub reviewer_roles: Vec<Role>,
+    /// SHA-256 of the secret. The secret itself is never stored.
+    pub secret_hash: [u8; 32],
+    /// The secret's first characters, to tell keys apart in listings.
+    pub prefix: String,
+}
+
+/// An API key as listed: never the secret.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KeyRecord {
+    /// The key's id.
+    pub id: KeyId,
+    /// Whose it is.
+    pub principal: Principal,
+    /// The secret's first characters.
+    pub prefix: String,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it was revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A decision code defined by a workspace.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CodeRecord {
+    /// The code, `UPPER_SNAKE_CASE`.
+    pub code: String,
+    /// What it means.
+    pub description: String,
+}
+
+/// An earlier item of the same customer, for reviewers' context.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HistoryEntry {
+    /// The item.
+    pub id: ItemId,
+    /// Its policy.
+    pub policy: PolicyName,
+    /// Where it ended or stands.
+    pub status: Status,
+    /// When it was submitted.
+    pub created_at: DateTime<Utc>,
+}
+
+/// An item changed; sent to subscribers after the change is committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemChanged {
+    /// The workspace.
+    pub workspace: WorkspaceId,
+    /// The item.
+    pub id: ItemId,
+    /// Its new status.
+    pub status: Status,
+}
+
+/// The verification of one workspace's audit chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainReport {
+    /// The workspace.
+    pub workspace: WorkspaceId,
+    /// Entries checked, or the first break.
+    pub result: Result<i64, ChainBreak>,
+}
+
+/// Everything Loopgate keeps. Every method is scoped to one workspace where data belongs to one.
+/// Writes are durable when the method returns `Ok`.
+#[async_trait]
+pub trait Store: Send + Sync + Debug {
+    /// Whether any API key exists (revoked or not).
+    async fn has_keys(&self) -> StoreResult<bool>;
+    /// Creates a key, and its principal if new. Fails with `Conflict` when the principal exists
+    /// with another access role.
+    async fn create_key(
+        &self,
+        key: NewKey,
+        actor: AuditActor,
+        now: Timestamp,
+    ) -> StoreResult<KeyRecord>;
+    /// The principal owning an unrevoked key with this secret hash.
+    async fn principal_by_key(&self, secret_hash: [u8; 32]) -> StoreResult<Option<Principal>>;
+    /// A workspace's keys, newest first.
+    async fn list_keys(&self, workspace: &WorkspaceId) -> StoreResult<Vec<KeyRecord>>;
+    /// Revokes a key; revoking twice is not an error.
+    async fn revoke_key(
+        &self,
+        workspace: &WorkspaceId,
+        id: KeyId,
+        actor: AuditActor,
+        now: Timestamp,
+    ) -> StoreResult<KeyRecord>;
+
+    /// The workspace's own decision codes.
+    async fn decision_codes(&self, workspace: &WorkspaceId) -> StoreResult<Vec<CodeRecord>>;
+    /// Defines (or redescribes) a workspace decision code.
+    async fn define_code(
+        &self,
+        workspace: &WorkspaceId,
+        code: CodeRecord,
+        actor: AuditActor,
+        now: Timestamp,
+    ) -> StoreResult<CodeRecord>;
+
+    /// Creates or replaces a policy; returns it with its new version.
+    async fn put_policy(
+        &self,
+        workspace: &WorkspaceId,
+        policy: Policy,
+        actor: AuditActor,
+        now: Timestamp,
+    ) -> StoreResult<StoredPolicy>;
+    /// The current version of a policy.
+    async fn get_policy(
+        &self,
+        workspace: &WorkspaceId,
+        name: &PolicyName,
+    ) -> StoreResult<Option<StoredPolicy>>;
+    /// Every policy of the workspace, by name.
+    async fn list_policies(&self, workspace: &WorkspaceId) -> StoreResult<Vec<StoredPolicy>>;
+
+    /// Inserts items with their `submitted` audit entries, all or nothing. An idempotency key
+    /// seen before returns the earlier item (`replayed`); the same key with a different request
+    /// hash fails the whole call with `IdempotencyMismatch`.
+    async fn insert_items(
+        &self,
+        workspace: &WorkspaceId,
+        submitter: PrincipalId,
+        items: Vec<NewItem>,
+    ) -> StoreResult<Vec<Inserted>>;
+    /// One item.
+    async fn get_item(&self, workspace: &WorkspaceId, id: ItemId) -> StoreResult<Option<Item>>;
+    /// Items matching the filter, newest first.
+    async fn list_items(
+        &self,
+        workspace: &WorkspaceId,
+        filter: &ItemFilter,
+    ) -> StoreResult<Vec<Item>>;
+    /// Changes one item in a transaction: the mutation sees the current item; its effects are
+    /// written with it. `NotFound` when there is no such item.
+    async fn mutate_item(
+        &self,
+        workspace: &WorkspaceId,
+        id: ItemId,
+        mutation: ItemMutation,
+    ) -> StoreResult<Item>;
+    /// Leases the most urgent item the reviewer may handle (lane, then earliest deadline), first
+    /// returning to the queue any item of the workspace whose lease has lapsed. `None` when there
+    /// is nothing to claim.
+    async fn claim_next(
+        &self,
+        workspace: &WorkspaceId,
+        request: ClaimRequest,
+    ) -> StoreResult<Option<Item>>;
+    /// Returns to their queues up to `limit` items, of any workspace, whose leases lapsed by
+    /// `now`. Returns how many.
+    async fn expire_leases(&self, now: Timestamp, limit: u32) -> StoreResult<u32>;
+    /// An item's reviews, oldest first.
+    async fn reviews(&self, workspace: &WorkspaceId, item: ItemId) -> StoreResult<Vec<Review>>;
+    /// The customer's other items, newest first.
+    async fn customer_history(
+        &self,
+        workspace: &WorkspaceId,
+        customer_id: &str,
+        except: ItemId,
+        limit: u32,
+    ) -> StoreResult<Vec<HistoryEntry>>;
+
+    /// An item's audit entries, in order.
+    async fn item_audit(
+        &self,
+        workspace: &WorkspaceId,
+        item: ItemId,
+    ) -> StoreResult<Vec<AuditEntry>>;
+    /// Verifies every workspace's audit chain.
+    async fn verify_audit(&self) -> StoreResult<Vec<ChainReport>>;
+
+    /// Changes to items, as they are committed. A lagging subscriber misses events and must
+    /// re-read what it waits for.
+    fn subscribe(&self) -> broadcast::Receiver<ItemChanged>;
+}

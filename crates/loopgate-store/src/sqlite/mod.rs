@@ -1,0 +1,868 @@
+//! The embedded store: one SQLite file in WAL mode, written by a single thread with group commit
+//! and read through a pool of read-only connections.
+//!
+//! Why rusqlite rather than sqlx here: SQLite runs in-process, so direct calls on a dedicated
+//! writer thread avoid a channel hop per statement and let a whole batch of writes share one
+//! transaction and one fsync. PostgreSQL, which is remote and concurrent, goes through sqlx.
+
+mod rows;
+mod writer;
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use chrono::Duration;
+use loopgate_core::audit::{
+    AuditAction, AuditActor, AuditEntry, AuditEvent, ChainHead, ChainVerifier,
+};
+use loopgate_core::clock::to_millis;
+use loopgate_core::{
+    Item, ItemId, KeyId, Lane, Policy, PolicyName, PolicySpec, Principal, PrincipalId, Review,
+    Role, Status, Timestamp, WorkspaceId,
+};
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter};
+use rusqlite_migration::{M, Migrations};
+use serde_json::json;
+use tokio::sync::broadcast;
+
+use self::rows::{AUDIT_COLUMNS, Chain, PRINCIPAL_COLUMNS, parse, time};
+use self::writer::Writer;
+use crate::{
+    ChainReport, ClaimRequest, CodeRecord, HistoryEntry, Inserted, ItemChanged, ItemFilter,
+    ItemMutation, KeyRecord, NewItem, NewKey, Store, StoreError, StoreResult, StoredPolicy,
+};
+
+/// File name of the database inside the data directory.
+pub const DB_FILE: &str = "loopgate.db";
+
+/// Connections in the read pool.
+const READERS: u32 = 4;
+/// How long a connection waits for another process's lock before reporting the database busy.
+const BUSY_TIMEOUT_MS: u32 = 5_000;
+
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(include_str!(
+        "../../migrations/sqlite/0001_init.sql"
+    ))])
+}
+
+/// The embedded SQLite store.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Writer,
+    readers: r2d2::Pool<SqliteConnectionManager>,
+    events: broadcast::Sender<ItemChanged>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database in `data_dir`, and brings its schema up to date.
+    /// Fails with `Unavailable`, naming the path, when the directory cannot be created or written.
+    pub fn open(data_dir: &Path) -> StoreResult<Self> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            StoreError::Unavailable(format!(
+                "cannot create data directory {}: {e}",
+                data_dir.display()
+            ))
+        })?;
+        let path = data_dir.join(DB_FILE);
+        let mut conn = Connection::open(&path)
+            .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+        configure(&conn)
+            .map_err(|e| StoreError::Unavailable(format!("cannot use {}: {e}", path.display())))?;
+        migrations().to_latest(&mut conn).map_err(|e| {
+            StoreError::Unavailable(format!("cannot migrate {}: {e}", path.display()))
+        })?;
+
+        let (events, _) = broadcast::channel(4096);
+        let writer = Writer::spawn(conn, events.clone())
+            .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
+        let manager = SqliteConnectionManager::file(&path)
+            .with_flags(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            .with_init(|c| {
+                c.busy_timeout(std::time::Duration::from_millis(u64::from(BUSY_TIMEOUT_MS)))?;
+                c.pragma_update(None, "query_only", true)
+            });
+        let readers = r2d2::Pool::builder()
+            .max_size(READERS)
+            .build(manager)
+            .map_err(|e| {
+                StoreError::Unavailable(format!("cannot open readers on {}: {e}", path.display()))
+            })?;
+        Ok(Self {
+            path,
+            writer,
+            readers,
+            events,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn read<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let pool = self.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = pool.get()?;
+            work(&conn)
+        })
+        .await
+        .map_err(|e| StoreError::Internal(format!("a read failed: {e}")))?
+    }
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_millis(u64::from(BUSY_TIMEOUT_MS)))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    // FULL: a commit is on disk before it is acknowledged, even across power loss.
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    Ok(())
+}
+
+fn policy_row(r: &rusqlite::Row<'_>) -> StoreResult<StoredPolicy> {
+    let spec: String = r.get(0)?;
+    let version: u32 = r.get(1)?;
+    let spec: PolicySpec = serde_json::from_str(&spec)?;
+    let policy = spec
+        .validate()
+        .map_err(|p| StoreError::Internal(format!("stored policy is invalid: {}", p.join("; "))))?;
+    Ok(StoredPolicy {
+        policy,
+        version,
+        updated_at: time(r.get(2)?)?,
+    })
+}
+
+fn key_row(r: &rusqlite::Row<'_>) -> StoreResult<KeyRecord> {
+    let id: String = r.get(5)?;
+    let revoked: Option<i64> = r.get(8)?;
+    Ok(KeyRecord {
+        id: parse(&id, "key id")?,
+        principal: rows::principal(r)?,
+        prefix: r.get(6)?,
+        created_at: time(r.get(7)?)?,
+        revoked_at: revoked.map(time).transpose()?,
+    })
+}
+
+const KEY_SELECT: &str = "SELECT p.id, p.workspace, p.name, p.access, p.reviewer_roles, k.id, k.prefix, k.created_at, k.revoked_at
+     FROM api_keys k JOIN principals p ON p.id = k.principal_id";
+
+/// Returns leases of `workspace` (or of every workspace) that lapsed by `now` to their queues.
+fn expire(
+    conn: &Connection,
+    workspace: Option<&WorkspaceId>,
+    now: Timestamp,
+    limit: u32,
+    changed: &mut Vec<ItemChanged>,
+) -> StoreResult<u32> {
+    let due: Vec<(String, String)> = match workspace {
+        Some(ws) => conn
+            .prepare_cached(
+                "SELECT workspace, id FROM items
+                 WHERE status = 'in_review' AND lease_expires_at <= ?1 AND workspace = ?2
+                 ORDER BY lease_expires_at LIMIT ?3",
+            )?
+            .query_map(params![to_millis(now), ws.as_str(), limit], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?
+            .collect::<Result<_, _>>()?,
+        None => conn
+            .prepare_cached(
+                "SELECT workspace, id FROM items
+                 WHERE status = 'in_review' AND lease_expires_at <= ?1
+                 ORDER BY lease_expires_at LIMIT ?2",
+            )?
+            .query_map(params![to_millis(now), limit], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?
+            .collect::<Result<_, _>>()?,
+    };
+    let mut expired = 0;
+    for (ws, id) in due {
+        let ws: WorkspaceId = parse(&ws, "workspace")?;
+        let id: ItemId = parse(&id, "item id")?;
+        let Some(mut item) = rows::load_item(conn, &ws, id)? else {
+            continue;
+        };
+        let Ok(event) = item.expire_lease(now) else {
+            continue;
+        };
+        let mut chain = Chain::load(conn, &ws)?;
+        rows::update_item(conn, &item)?;
+        chain.append(conn, now, event)?;
+        chain.save(conn)?;
+        changed.push(rows::changed(&item));
+        expired += 1;
+    }
+    Ok(expired)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn has_keys(&self) -> StoreResult<bool> {
+        self.read(|c| Ok(c.query_row("SELECT EXISTS (SELECT 1 FROM api_keys)", [], |r| r.get(0))?))
+            .await
+    }
+
+    async fn create_key(
+        &self,
+        key: NewKey,
+        actor: AuditActor,
+        now: Timestamp,
+    ) -> StoreResult<KeyRecord> {
+        self.writer
+            .write(move |c, _| {
+                rows::ensure_workspace(c, &key.workspace, now)?;
+                let existing = c
+                    .prepare_cached(&format!(
+                        "SELECT {PRINCIPAL_COLUMNS} FROM principals p WHERE p.workspace = ?1 AND p.name = ?2"
+                    ))?
+                    .query_row(params![key.workspace.as_str(), key.name], |r| Ok(rows::principal(r)))
+                    .optional()?
+                    .transpose()?;
+                let roles_json = serde_json::to_string(&key.reviewer_roles)?;
+                let principal = match existing {
+                    Some(p) if p.access != key.access => {
+                        return Err(StoreError::Conflict(format!(
+                            "{} already exists as {}; create its keys with that role, or use another name",
+                            p.name, p.access
+                        )));
+                    }
+                    Some(mut p) => {
+                        if p.reviewer_roles != key.reviewer_roles {
+                            c.execute(
+                                "UPDATE principals SET reviewer_roles = ?2 WHERE id = ?1",
+                                params![p.id.to_string(), roles_json],
+                            )?;
+                            p.reviewer_roles = key.reviewer_roles.clone();
+                        }
+                        p
+                    }
+                    None => {
+                        let p = Principal {
+                            id: PrincipalId::new(),
+                            workspace: key.workspace.clone(),
+                            name: key.name.clone(),
+                            access: key.access,
+                            reviewer_roles: key.reviewer_roles.clone(),
+                        };
+                        c.execute(
+                            "INSERT INTO principals (id, workspace, name, access, reviewer_roles, created_at)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                            params![
+                                p.id.to_string(),
+                                p.workspace.as_str(),
+                                p.name,
+                                p.access.as_str(),
+                                roles_json,
+                                to_millis(now)
+                            ],
+                        )?;
+                        p
+                    }
+                };
+                let id = KeyId::new();
+                c.execute(
+                    "INSERT INTO api_keys (id, principal_id, workspace, secret_hash, prefix, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![
+                        id.to_string(),
+                        principal.id.to_string(),
+                        key.workspace.as_str(),
+                        &key.secret_hash[..],
+                        key.prefix,
+                        to_millis(now)
+                    ],
+                )
+                .map_err(|e| match e.sqlite_error_code() {
+                    Some(rusqlite::ErrorCode::ConstraintViolation) => {
+                        StoreError::Conflict("this key secret is already registered; generate a new one".into())
+                    }
+                    _ => e.into(),
+                })?;
+                let mut chain = Chain::load(c, &key.workspace)?;
+                chain.append(
+                    c,
+                    now,
+                    AuditEvent {
+                        item_id: None,
+                        actor,
+                        action: AuditAction::KeyCreated,
+                        from: None,
+                        to: None,
+                        detail: json!({
+                            "key_id": id, "prefix": key.prefix, "principal": principal.name,
+                            "access": principal.access, "reviewer_roles": principal.reviewer_roles,
+                        }),
+                    },
+                )?;
+                chain.save(c)?;
+                Ok(KeyRecord {
+                    id,
+                    principal,
+                    prefix: key.prefix,
+                    created_at: now,
+                    revoked_at: None,
+                })
+            })
+            .await
+    }
+
+    async fn principal_by_key(&self, secret_hash: [u8; 32]) -> StoreResult<Option<Principal>> {
+        self.read(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT {PRINCIPAL_COLUMNS} FROM api_keys k JOIN principals p ON p.id = k.principal_id
+                 WHERE k.secret_hash = ?1 AND k.revoked_at IS NULL"
+            ))?
+            .query_row([&secret_hash[..]], |r| Ok(rows::principal(r)))
+            .optional()?
+            .transpose()
+        })
+        .await
+    }
+
+    async fn list_keys(&self, workspace: &WorkspaceId) -> StoreResult<Vec<KeyRecord>> {
+        let ws = workspace.clone();
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "{KEY_SELECT} WHERE k.workspace = ?1 ORDER BY k.created_at DESC, k.id DESC"
+            ))?;
+            let mut rows = stmt.query([ws.as_str()])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push(key_row(r)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn revoke_key(
+        &self,
+        workspace: &WorkspaceId,
+        id: KeyId,
+        actor: AuditActor,
+        now: Timestamp,
+    ) -> StoreResult<KeyRecord> {
+        let ws = workspace.clone();
+        self.writer
+            .write(move |c, _| {
+                let n = c.execute(
+                    "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?3) WHERE workspace = ?1 AND id = ?2",
+                    params![ws.as_str(), id.to_string(), to_millis(now)],
+                )?;
+                if n == 0 {
+                    return Err(StoreError::NotFound("key"));
+                }
+                let record = c
+                    .prepare_cached(&format!("{KEY_SELECT} WHERE k.id = ?1"))?
+                    .query_row([id.to_string()], |r| Ok(key_row(r)))??;
+                let mut chain = Chain::load(c, &ws)?;
+                chain.append(
+                    c,
+                    now,
+                    AuditEvent {
+                        item_id: None,
+                        actor,
+                        action: AuditAction::KeyRevoked,
+                        from: None,
+                        to: None,
+                        detail: json!({"key_id": id, "prefix": record.prefix, "principal": record.principal.name}),
+                    },
+                )?;
+                chain.save(c)?;
+                Ok(record)
+            })
+            .await
+    }
+
+    async fn decision_codes(&self, workspace: &WorkspaceId) -> StoreResult<Vec<CodeRecord>> {
+        let ws = workspace.clone();
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT code, description FROM decision_codes WHERE workspace = ?1 ORDER BY code",
+            )?;
+            let codes = stmt
+                .query_map([ws.as_str()], |r| {
+                    Ok(CodeRecord {
+                        code: r.get(0)?,
+                        description: r.get(1)?,
+                    })
+                })?
+                .collect::<Result<_, _>>()?;
+            Ok(codes)
+        })
+        .await
+    }
+
+    async fn define_code(
+        &self,
+        workspace: &WorkspaceId,
+        code: CodeRecord,
+        actor: AuditActor,
+        now: Timestamp,
+    ) -> StoreResult<CodeRecord> {
+        let ws = workspace.clone();
+        self.writer
+            .write(move |c, _| {
+                let before: Option<String> = c
+                    .query_row(
+                        "SELECT description FROM decision_codes WHERE workspace = ?1 AND code = ?2",
+                        params![ws.as_str(), code.code],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                c.execute(
+                    "INSERT INTO decision_codes (workspace, code, description, created_at) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (workspace, code) DO UPDATE SET description = excluded.description",
+                    params![ws.as_str(), code.code, code.description, to_millis(now)],
+                )?;
+                let mut chain = Chain::load(c, &ws)?;
+                chain.append(
+                    c,
+                    now,
+                    AuditEvent {
+                        item_id: None,
+                        actor,
+                        action: AuditAction::CodeDefined,
+                        from: None,
+                        to: None,
+                        detail: json!({"code": code.code, "before": before, "after": code.description}),
+                    },
+                )?;
+                chain.save(c)?;
+                Ok(code)
+            })
+            .await
+    }
+
+    async fn put_policy(
+        &self,
+        workspace: &WorkspaceId,
+        policy: Policy,
+        actor: AuditActor,
+        now: Timestamp,
+    ) -> StoreResult<StoredPolicy> {
+        let ws = workspace.clone();
+        self.writer
+            .write(move |c, _| {
+                let previous: Option<(u32, String)> = c
+                    .query_row(
+                        "SELECT version, spec FROM policies WHERE workspace = ?1 AND name = ?2",
+                        params![ws.as_str(), policy.name.as_str()],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()?;
+                let version = previous.as_ref().map_or(1, |(v, _)| v + 1);
+                let spec = serde_json::to_string(&policy)?;
+                c.execute(
+                    "INSERT INTO policies (workspace, name, version, spec, lease_seconds, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (workspace, name) DO UPDATE SET version = excluded.version, spec = excluded.spec,
+                         lease_seconds = excluded.lease_seconds, updated_at = excluded.updated_at",
+                    params![ws.as_str(), policy.name.as_str(), version, spec, policy.lease_seconds, to_millis(now)],
+                )?;
+                c.execute(
+                    "INSERT INTO policy_versions (workspace, name, version, spec, created_at, created_by)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![ws.as_str(), policy.name.as_str(), version, spec, to_millis(now), actor.name],
+                )?;
+                let before = previous
+                    .map(|(_, s)| serde_json::from_str::<serde_json::Value>(&s))
+                    .transpose()?;
+                let mut chain = Chain::load(c, &ws)?;
+                chain.append(
+                    c,
+                    now,
+                    AuditEvent {
+                        item_id: None,
+                        actor,
+                        action: AuditAction::PolicyPut,
+                        from: None,
+                        to: None,
+                        detail: json!({"policy": policy.name, "version": version, "before": before, "after": policy}),
+                    },
+                )?;
+                chain.save(c)?;
+                Ok(StoredPolicy {
+                    policy,
+                    version,
+                    updated_at: now,
+                })
+            })
+            .await
+    }
+
+    async fn get_policy(
+        &self,
+        workspace: &WorkspaceId,
+        name: &PolicyName,
+    ) -> StoreResult<Option<StoredPolicy>> {
+        let (ws, name) = (workspace.clone(), name.clone());
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT spec, version, updated_at FROM policies WHERE workspace = ?1 AND name = ?2",
+            )?
+            .query_row(params![ws.as_str(), name.as_str()], |r| Ok(policy_row(r)))
+            .optional()?
+            .transpose()
+        })
+        .await
+    }
+
+    async fn list_policies(&self, workspace: &WorkspaceId) -> StoreResult<Vec<StoredPolicy>> {
+        let ws = workspace.clone();
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT spec, version, updated_at FROM policies WHERE workspace = ?1 ORDER BY name",
+            )?;
+            let mut rows = stmt.query([ws.as_str()])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push(policy_row(r)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn insert_items(
+        &self,
+        workspace: &WorkspaceId,
+        submitter: PrincipalId,
+        items: Vec<NewItem>,
+    ) -> StoreResult<Vec<Inserted>> {
+        let ws = workspace.clone();
+        self.writer
+            .write(move |c, changed| {
+                let mut chain = Chain::load(c, &ws)?;
+                let mut out = Vec::with_capacity(items.len());
+                for (index, new) in items.into_iter().enumerate() {
+                    if let Some(claim) = &new.idempotency {
+                        let seen: Option<(String, String)> = c
+                            .prepare_cached(
+                                "SELECT request_hash, item_id FROM idempotency_keys
+                                 WHERE workspace = ?1 AND principal_id = ?2 AND key = ?3",
+                            )?
+                            .query_row(params![ws.as_str(), submitter.to_string(), claim.key], |r| {
+                                Ok((r.get(0)?, r.get(1)?))
+                            })
+                            .optional()?;
+                        if let Some((hash, item_id)) = seen {
+                            if hash != claim.request_hash {
+                                return Err(StoreError::IdempotencyMismatch {
+                                    key: claim.key.clone(),
+                                    index,
+                                });
+                            }
+                            let item = rows::load_item(c, &ws, parse(&item_id, "item id")?)?
+                                .ok_or(StoreError::NotFound("item"))?;
+                            out.push(Inserted { item, replayed: true });
+                            continue;
+                        }
+                        c.prepare_cached(
+                            "INSERT INTO idempotency_keys (workspace, principal_id, key, request_hash, item_id, created_at)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        )?
+                        .execute(params![
+                            ws.as_str(),
+                            submitter.to_string(),
+                            claim.key,
+                            claim.request_hash,
+                            new.item.id.to_string(),
+                            to_millis(new.item.created_at)
+                        ])?;
+                    }
+                    rows::insert_item(c, &new.item)?;
+                    chain.append(c, new.item.created_at, new.item.submitted_event())?;
+                    changed.push(rows::changed(&new.item));
+                    out.push(Inserted {
+                        item: new.item,
+                        replayed: false,
+                    });
+                }
+                chain.save(c)?;
+                Ok(out)
+            })
+            .await
+    }
+
+    async fn get_item(&self, workspace: &WorkspaceId, id: ItemId) -> StoreResult<Option<Item>> {
+        let ws = workspace.clone();
+        self.read(move |c| rows::load_item(c, &ws, id)).await
+    }
+
+    async fn list_items(
+        &self,
+        workspace: &WorkspaceId,
+        filter: &ItemFilter,
+    ) -> StoreResult<Vec<Item>> {
+        let ws = workspace.clone();
+        let f = filter.clone();
+        self.read(move |c| {
+            let mut sql = String::from("SELECT doc FROM items WHERE workspace = ?");
+            let mut args: Vec<rusqlite::types::Value> = vec![ws.to_string().into()];
+            if !f.statuses.is_empty() {
+                sql.push_str(&format!(
+                    " AND status IN ({})",
+                    vec!["?"; f.statuses.len()].join(", ")
+                ));
+                args.extend(f.statuses.iter().map(|s| s.as_str().to_owned().into()));
+            }
+            if let Some(p) = &f.policy {
+                sql.push_str(" AND policy = ?");
+                args.push(p.to_string().into());
+            }
+            if let Some(l) = f.lane {
+                sql.push_str(" AND lane = ?");
+                args.push(i64::from(l.rank()).into());
+            }
+            if let Some(cust) = &f.customer_id {
+                sql.push_str(" AND customer_id = ?");
+                args.push(cust.clone().into());
+            }
+            if let Some(by) = f.submitted_by {
+                sql.push_str(" AND submitted_by = ?");
+                args.push(by.to_string().into());
+            }
+            if let Some(before) = f.before {
+                sql.push_str(" AND id < ?");
+                args.push(before.to_string().into());
+            }
+            sql.push_str(" ORDER BY id DESC LIMIT ?");
+            args.push(i64::from(f.limit).into());
+            let mut stmt = c.prepare_cached(&sql)?;
+            let docs: Vec<String> = stmt
+                .query_map(params_from_iter(args), |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            docs.iter().map(|d| Ok(serde_json::from_str(d)?)).collect()
+        })
+        .await
+    }
+
+    async fn mutate_item(
+        &self,
+        workspace: &WorkspaceId,
+        id: ItemId,
+        mutation: ItemMutation,
+    ) -> StoreResult<Item> {
+        let ws = workspace.clone();
+        self.writer
+            .write(move |c, changed| {
+                let mut item = rows::load_item(c, &ws, id)?.ok_or(StoreError::NotFound("item"))?;
+                let effects = mutation(&mut item)?;
+                rows::update_item(c, &item)?;
+                if let Some(review) = &effects.review {
+                    rows::insert_review(c, &ws, review)?;
+                }
+                let mut chain = Chain::load(c, &ws)?;
+                for event in effects.events {
+                    chain.append(c, item.updated_at, event)?;
+                }
+                chain.save(c)?;
+                changed.push(rows::changed(&item));
+                Ok(item)
+            })
+            .await
+    }
+
+    async fn claim_next(
+        &self,
+        workspace: &WorkspaceId,
+        request: ClaimRequest,
+    ) -> StoreResult<Option<Item>> {
+        let ws = workspace.clone();
+        self.writer
+            .write(move |c, changed| {
+                let now = request.now;
+                expire(c, Some(&ws), now, 100, changed)?;
+                let Some(highest) = request.reviewer.highest_role() else {
+                    return Ok(None);
+                };
+                let roles: Vec<u8> = if request.roles.is_empty() {
+                    Role::ALL.iter().filter(|r| **r <= highest).map(|r| r.rank()).collect()
+                } else {
+                    request.roles.iter().filter(|r| **r <= highest).map(|r| r.rank()).collect()
+                };
+                if roles.is_empty() {
+                    return Ok(None);
+                }
+                let lanes: Vec<u8> = if request.lanes.is_empty() {
+                    Lane::ALL.iter().map(|l| l.rank()).collect()
+                } else {
+                    request.lanes.iter().map(|l| l.rank()).collect()
+                };
+                let list = |v: &[u8]| v.iter().map(u8::to_string).collect::<Vec<_>>().join(", ");
+                // The role and lane lists are small integers built above, never client text.
+                let sql = format!(
+                    "SELECT doc FROM items
+                     WHERE workspace = ?1 AND claimable = 1 AND required_role IN ({}) AND lane IN ({})
+                       AND (proposer IS NULL OR proposer <> ?2)
+                     ORDER BY lane, due_at, id LIMIT 1",
+                    list(&roles),
+                    list(&lanes)
+                );
+                let doc: Option<String> = c
+                    .prepare_cached(&sql)?
+                    .query_row(params![ws.as_str(), request.reviewer.actor.id.to_string()], |r| r.get(0))
+                    .optional()?;
+                let Some(doc) = doc else {
+                    return Ok(None);
+                };
+                let mut item: Item = serde_json::from_str(&doc)?;
+                let lease_seconds: Option<u32> = c
+                    .prepare_cached("SELECT lease_seconds FROM policies WHERE workspace = ?1 AND name = ?2")?
+                    .query_row(params![ws.as_str(), item.policy.as_str()], |r| r.get(0))
+                    .optional()?
+                    .flatten();
+                let lease_for = lease_seconds.map_or(request.default_lease, |s| Duration::seconds(i64::from(s)));
+                let event = item.claim(&request.reviewer, request.lease_id, now, lease_for)?;
+                rows::update_item(c, &item)?;
+                let mut chain = Chain::load(c, &ws)?;
+                chain.append(c, now, event)?;
+                chain.save(c)?;
+                changed.push(rows::changed(&item));
+                Ok(Some(item))
+            })
+            .await
+    }
+
+    async fn expire_leases(&self, now: Timestamp, limit: u32) -> StoreResult<u32> {
+        self.writer
+            .write(move |c, changed| expire(c, None, now, limit, changed))
+            .await
+    }
+
+    async fn reviews(&self, workspace: &WorkspaceId, item: ItemId) -> StoreResult<Vec<Review>> {
+        let ws = workspace.clone();
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT doc FROM reviews WHERE workspace = ?1 AND item_id = ?2 ORDER BY decided_at, id",
+            )?;
+            let docs: Vec<String> = stmt
+                .query_map(params![ws.as_str(), item.to_string()], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            docs.iter().map(|d| Ok(serde_json::from_str(d)?)).collect()
+        })
+        .await
+    }
+
+    async fn customer_history(
+        &self,
+        workspace: &WorkspaceId,
+        customer_id: &str,
+        except: ItemId,
+        limit: u32,
+    ) -> StoreResult<Vec<HistoryEntry>> {
+        let (ws, customer) = (workspace.clone(), customer_id.to_owned());
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, policy, status, created_at FROM items
+                 WHERE workspace = ?1 AND customer_id = ?2 AND id <> ?3 ORDER BY id DESC LIMIT ?4",
+            )?;
+            let mut rows = stmt.query(params![ws.as_str(), customer, except.to_string(), limit])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                let id: String = r.get(0)?;
+                let policy: String = r.get(1)?;
+                let status: String = r.get(2)?;
+                out.push(HistoryEntry {
+                    id: parse(&id, "item id")?,
+                    policy: parse(&policy, "policy name")?,
+                    status: parse::<Status>(&status, "status")?,
+                    created_at: time(r.get(3)?)?,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn item_audit(
+        &self,
+        workspace: &WorkspaceId,
+        item: ItemId,
+    ) -> StoreResult<Vec<AuditEntry>> {
+        let ws = workspace.clone();
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE item_id = ?1 AND workspace = ?2 ORDER BY seq"
+            ))?;
+            let mut rows = stmt.query(params![item.to_string(), ws.as_str()])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push(rows::audit_entry(r)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn verify_audit(&self) -> StoreResult<Vec<ChainReport>> {
+        self.read(|c| {
+            // One read transaction: the heads and the log are seen at the same instant.
+            let tx = c.unchecked_transaction()?;
+            let mut heads = std::collections::BTreeMap::new();
+            {
+                let mut stmt = tx.prepare("SELECT workspace, seq, hash FROM audit_heads")?;
+                let mut rows = stmt.query([])?;
+                while let Some(r) = rows.next()? {
+                    let ws: String = r.get(0)?;
+                    heads.insert(
+                        ws,
+                        ChainHead {
+                            seq: r.get(1)?,
+                            hash: r.get(2)?,
+                        },
+                    );
+                }
+            }
+            let mut workspaces: std::collections::BTreeSet<String> =
+                heads.keys().cloned().collect();
+            {
+                let mut stmt = tx.prepare("SELECT DISTINCT workspace FROM audit_log")?;
+                let found: Vec<String> = stmt
+                    .query_map([], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?;
+                workspaces.extend(found);
+            }
+            let mut reports = Vec::new();
+            for ws in workspaces {
+                let workspace: WorkspaceId = parse(&ws, "workspace")?;
+                let mut verifier = ChainVerifier::new(workspace.clone());
+                let mut stmt = tx.prepare(&format!(
+                    "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE workspace = ?1 ORDER BY seq"
+                ))?;
+                let mut rows = stmt.query([&ws])?;
+                let mut broken = None;
+                while let Some(r) = rows.next()? {
+                    if let Err(b) = verifier.push(&rows::audit_entry(r)?) {
+                        broken = Some(b);
+                        break;
+                    }
+                }
+                let result = match broken {
+                    Some(b) => Err(b),
+                    // A chain without a recorded head must be empty; an empty head stands for that.
+                    None => verifier.finish(Some(heads.get(&ws).unwrap_or(&ChainHead::genesis()))),
+                };
+                reports.push(ChainReport { workspace, result });
+            }
+            Ok(reports)
+        })
+        .await
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<ItemChanged> {
+        self.events.subscribe()
+    }
+}

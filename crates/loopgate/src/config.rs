@@ -1,0 +1,147 @@
+//! The one configuration of a Loopgate process, layered: built-in defaults, then a TOML file
+//! (`--config` or `LOOPGATE_CONFIG`), then `LOOPGATE_*` environment variables, then flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+/// Everything a Loopgate process can be configured with.
+#[derive(Debug, Deserialize)]
+pub struct Config {
+    /// Address to serve HTTP on (`LOOPGATE_LISTEN`).
+    pub listen: SocketAddr,
+    /// Directory of the embedded database (`LOOPGATE_DATA`).
+    pub data: PathBuf,
+    /// Lease length, in seconds, for policies that set none (`LOOPGATE_LEASE_SECONDS`).
+    pub lease_seconds: u32,
+    /// Seconds between sweeps that return lapsed leases to their queues.
+    pub lease_sweep_seconds: u32,
+    /// Admin key registered on an empty store, so scripts can start from nothing
+    /// (`LOOPGATE_BOOTSTRAP_ADMIN_KEY`).
+    pub bootstrap_admin_key: Option<SecretString>,
+}
+
+#[derive(Serialize)]
+struct Defaults {
+    listen: &'static str,
+    data: &'static str,
+    lease_seconds: u32,
+    lease_sweep_seconds: u32,
+}
+
+const DEFAULTS: Defaults = Defaults {
+    listen: "127.0.0.1:8080",
+    data: "./loopgate-data",
+    lease_seconds: 300,
+    lease_sweep_seconds: 1,
+};
+
+/// Values given on the command line; `None` leaves the lower layers' value.
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    /// `--listen`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    /// `--data`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<PathBuf>,
+}
+
+impl Config {
+    /// Reads the layers. `file` is the `--config` path, if given.
+    pub fn load(file: Option<&Path>, flags: Overrides) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(DEFAULTS));
+        let file = file
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("LOOPGATE_CONFIG").map(PathBuf::from));
+        if let Some(path) = file {
+            anyhow::ensure!(
+                path.exists(),
+                "config file {} does not exist",
+                path.display()
+            );
+            figment = figment.merge(Toml::file(path));
+        }
+        let config: Config = figment
+            .merge(Env::prefixed("LOOPGATE_").ignore(&["config"]))
+            .merge(Serialized::defaults(flags))
+            .extract()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        anyhow::ensure!(config.lease_seconds > 0, "lease_seconds must be at least 1");
+        anyhow::ensure!(
+            config.lease_sweep_seconds > 0,
+            "lease_sweep_seconds must be at least 1"
+        );
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::result_large_err)] // figment::Jail's closures return its large error type.
+
+    use super::*;
+
+    #[test]
+    fn layers_apply_in_order_defaults_file_env_flags() {
+        figment::Jail::expect_with(|jail| {
+            let config = Config::load(None, Overrides::default()).unwrap();
+            assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+            assert_eq!(config.data, PathBuf::from("./loopgate-data"));
+
+            jail.create_file(
+                "loopgate.toml",
+                "listen = \"127.0.0.1:9000\"\nlease_seconds = 60\n",
+            )?;
+            let file = Some(Path::new("loopgate.toml"));
+            let config = Config::load(file, Overrides::default()).unwrap();
+            assert_eq!(config.listen.port(), 9000);
+            assert_eq!(config.lease_seconds, 60);
+
+            jail.set_env("LOOPGATE_LISTEN", "127.0.0.1:9100");
+            jail.set_env("LOOPGATE_DATA", "/tmp/from-env");
+            let config = Config::load(file, Overrides::default()).unwrap();
+            assert_eq!(config.listen.port(), 9100);
+            assert_eq!(config.data, PathBuf::from("/tmp/from-env"));
+
+            let flags = Overrides {
+                listen: Some("127.0.0.1:9200".parse().unwrap()),
+                data: None,
+            };
+            let config = Config::load(file, flags).unwrap();
+            assert_eq!(config.listen.port(), 9200);
+            assert_eq!(config.data, PathBuf::from("/tmp/from-env"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("LOOPGATE_LISTEN", "not an address");
+            let err = Config::load(None, Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(err.to_lowercase().contains("listen"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_bootstrap_key_is_never_printed() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env(
+                "LOOPGATE_BOOTSTRAP_ADMIN_KEY",
+                "a-very-secret-bootstrap-key-123",
+            );
+            let config = Config::load(None, Overrides::default()).unwrap();
+            assert!(config.bootstrap_admin_key.is_some());
+            assert!(!format!("{config:?}").contains("a-very-secret"));
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,334 @@
+//! The `loopgate` command: serve the gateway, manage keys, verify the audit trail.
+
+mod config;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use loopgate_core::audit::AuditActor;
+use loopgate_core::{AccessRole, Clock, Role, SystemClock, WorkspaceId};
+use loopgate_server::routes::keys::check_new_key;
+use loopgate_server::{AppState, Settings, keys};
+use loopgate_store::{NewKey, SqliteStore, Store};
+use secrecy::ExposeSecret;
+
+use crate::config::{Config, Overrides};
+
+/// Loopgate: a human-in-the-loop gateway for AI in B2B customer support.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// A TOML config file (also `LOOPGATE_CONFIG`). Environment variables `LOOPGATE_*` override
+    /// it; flags override both.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs the gateway: HTTP API on --listen, embedded SQLite in --data.
+    Serve {
+        /// Address to listen on [default: 127.0.0.1:8080, env LOOPGATE_LISTEN].
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// Data directory [default: ./loopgate-data, env LOOPGATE_DATA].
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// Applies database migrations and exits.
+    Migrate {
+        /// Data directory [default: ./loopgate-data, env LOOPGATE_DATA].
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// Manages API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Works with the audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Creates a key and prints its secret (once) on standard output.
+    Create {
+        /// agent, reviewer, lead or admin.
+        #[arg(long)]
+        role: AccessRole,
+        /// The principal's name, unique in the workspace.
+        #[arg(long)]
+        name: String,
+        /// For reviewers: comma-separated roles among triage, quality, sme.
+        #[arg(long, value_delimiter = ',')]
+        reviewer_roles: Vec<Role>,
+        /// The workspace (created if new).
+        #[arg(long, default_value = "default")]
+        workspace: WorkspaceId,
+        /// Data directory [default: ./loopgate-data, env LOOPGATE_DATA].
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// Lists a workspace's keys (never their secrets).
+    List {
+        /// The workspace.
+        #[arg(long, default_value = "default")]
+        workspace: WorkspaceId,
+        /// Data directory [default: ./loopgate-data, env LOOPGATE_DATA].
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Checks every workspace's hash chain; names the first broken entry and exits 1 if any.
+    Verify {
+        /// Data directory [default: ./loopgate-data, env LOOPGATE_DATA].
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,tower_http=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    let file = cli.config.as_deref();
+    let data_only = |data: Option<PathBuf>| Overrides { listen: None, data };
+    match cli.command {
+        Command::Serve { listen, data } => {
+            serve(Config::load(file, Overrides { listen, data })?).await?;
+        }
+        Command::Migrate { data } => {
+            let config = Config::load(file, data_only(data))?;
+            let store = open(&config.data)?;
+            println!("database {} is up to date", store.path().display());
+        }
+        Command::Keys {
+            command:
+                KeysCommand::Create {
+                    role,
+                    name,
+                    mut reviewer_roles,
+                    workspace,
+                    data,
+                },
+        } => {
+            let config = Config::load(file, data_only(data))?;
+            reviewer_roles.sort();
+            reviewer_roles.dedup();
+            check_new_key(&name, role, &reviewer_roles).map_err(anyhow::Error::msg)?;
+            let store = open(&config.data)?;
+            let minted = keys::mint();
+            let record = store
+                .create_key(
+                    NewKey {
+                        workspace,
+                        name: name.trim().to_owned(),
+                        access: role,
+                        reviewer_roles,
+                        secret_hash: minted.hash,
+                        prefix: minted.prefix.clone(),
+                    },
+                    AuditActor::system("cli"),
+                    SystemClock.now(),
+                )
+                .await?;
+            eprintln!(
+                "created {} key {} for {} in workspace {} (shown once; store it now)",
+                record.principal.access,
+                record.id,
+                record.principal.name,
+                record.principal.workspace
+            );
+            println!("{}", minted.secret);
+        }
+        Command::Keys {
+            command: KeysCommand::List { workspace, data },
+        } => {
+            let config = Config::load(file, data_only(data))?;
+            let store = open(&config.data)?;
+            for k in store.list_keys(&workspace).await? {
+                let roles: Vec<&str> = k
+                    .principal
+                    .reviewer_roles
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect();
+                println!(
+                    "{}  {}…  {:<8} {:<20} {:<16} {}",
+                    k.id,
+                    k.prefix,
+                    k.principal.access,
+                    k.principal.name,
+                    roles.join(","),
+                    k.revoked_at
+                        .map_or("active".to_owned(), |t| format!("revoked {t}")),
+                );
+            }
+        }
+        Command::Audit {
+            command: AuditCommand::Verify { data },
+        } => {
+            let config = Config::load(file, data_only(data))?;
+            let store = open(&config.data)?;
+            let mut broken = false;
+            for report in store.verify_audit().await? {
+                match report.result {
+                    Ok(n) => println!("workspace {}: {n} entries, chain intact", report.workspace),
+                    Err(b) => {
+                        broken = true;
+                        println!("BROKEN {b}");
+                    }
+                }
+            }
+            if broken {
+                return Ok(std::process::ExitCode::FAILURE);
+            }
+        }
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+fn open(data: &Path) -> anyhow::Result<SqliteStore> {
+    SqliteStore::open(data)
+        .with_context(|| format!("cannot open the Loopgate database in {}", data.display()))
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let store = Arc::new(open(&config.data)?);
+    let clock = Arc::new(SystemClock);
+    if let Some(secret) = &config.bootstrap_admin_key {
+        let secret = secret.expose_secret();
+        keys::check_chosen_secret(secret)
+            .map_err(|e| anyhow::anyhow!("LOOPGATE_BOOTSTRAP_ADMIN_KEY: {e}"))?;
+        if loopgate_server::bootstrap_admin(store.as_ref(), secret, clock.now()).await? {
+            tracing::info!("registered the bootstrap admin key for workspace default");
+        }
+    } else if !store.has_keys().await? {
+        first_admin_key(store.as_ref(), &config.data).await?;
+    }
+
+    let settings = Settings {
+        default_lease: chrono::Duration::seconds(i64::from(config.lease_seconds)),
+        ..Settings::default()
+    };
+    let state = AppState::new(store, clock, settings);
+    loopgate_server::spawn_workers(
+        state.clone(),
+        Duration::from_secs(u64::from(config.lease_sweep_seconds)),
+    );
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    tracing::info!(
+        "Loopgate listening on http://{} (data in {})",
+        listener.local_addr()?,
+        config.data.display()
+    );
+    loopgate_server::serve(listener, state, shutdown_signal()).await?;
+    tracing::info!("Loopgate stopped");
+    Ok(())
+}
+
+/// On a store without keys, makes an admin key and leaves it in the data directory (readable by
+/// its owner only), so a new user can start without reading the manual first.
+async fn first_admin_key(store: &dyn Store, data: &Path) -> anyhow::Result<()> {
+    let minted = keys::mint();
+    let path = data.join("admin.key");
+    write_private(&path, &format!("{}\n", minted.secret))?;
+    store
+        .create_key(
+            NewKey {
+                workspace: WorkspaceId::default_workspace(),
+                name: "admin".into(),
+                access: AccessRole::Admin,
+                reviewer_roles: Vec::new(),
+                secret_hash: minted.hash,
+                prefix: minted.prefix,
+            },
+            AuditActor::system("first-start"),
+            SystemClock.now(),
+        )
+        .await?;
+    tracing::info!(
+        "first start: created an admin key for workspace default in {} (readable by you only)",
+        path.display()
+    );
+    Ok(())
+}
+
+fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    if path.exists() {
+        bail!(
+            "{} exists but the database has no keys; remove it or set LOOPGATE_BOOTSTRAP_ADMIN_KEY",
+            path.display()
+        );
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
