@@ -55,8 +55,9 @@ impl From<Probability> for f64 {
 }
 
 impl fmt::Display for Probability {
+    /// Honours the formatter's precision: `{:.4}` prints four decimals.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
+        fmt::Display::fmt(&self.0, f)
     }
 }
 

@@ -13,61 +13,40 @@ use crate::error::{ApiError, ErrorCode};
 use crate::keys;
 use crate::state::AppState;
 
-/// A JSON body, parsed with the path of any bad field in the error message.
+/// A request body that should be JSON, read (within the size limit) but not yet parsed, so
+/// that a handler checks permissions before it looks at the body: a caller without the right
+/// gets 403 whatever it sent.
 #[derive(Debug)]
-pub struct ApiJson<T>(pub T);
+pub struct JsonBody(pub Bytes);
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         check_content_type(req.headers())?;
-        let bytes = body_bytes(req, state).await?;
-        if bytes.is_empty() {
+        Ok(JsonBody(body_bytes(req, state).await?))
+    }
+}
+
+impl JsonBody {
+    /// Parses the body; an empty body is malformed.
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        if self.0.iter().all(u8::is_ascii_whitespace) {
             return Err(ApiError::new(
                 ErrorCode::MalformedJson,
                 "the body is empty; send a JSON object",
             ));
         }
-        parse_json(&bytes).map(ApiJson)
+        parse_json(&self.0)
     }
-}
 
-/// A JSON body that may be absent: an empty body gives `T::default()`.
-#[derive(Debug)]
-pub struct OptionalJson<T>(pub T);
-
-impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        check_content_type(req.headers())?;
-        let bytes = body_bytes(req, state).await?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            Ok(OptionalJson(T::default()))
+    /// Parses the body; an empty body gives `T::default()`.
+    pub fn parse_or_default<T: DeserializeOwned + Default>(&self) -> Result<T, ApiError> {
+        if self.0.iter().all(u8::is_ascii_whitespace) {
+            Ok(T::default())
         } else {
-            parse_json(&bytes).map(OptionalJson)
+            parse_json(&self.0)
         }
-    }
-}
-
-/// A JSON body together with its raw bytes (for hashing an idempotent request).
-#[derive(Debug)]
-pub struct JsonWithBytes<T>(pub T, pub Bytes);
-
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonWithBytes<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        check_content_type(req.headers())?;
-        let bytes = body_bytes(req, state).await?;
-        if bytes.is_empty() {
-            return Err(ApiError::new(
-                ErrorCode::MalformedJson,
-                "the body is empty; send a JSON object",
-            ));
-        }
-        Ok(JsonWithBytes(parse_json(&bytes)?, bytes))
     }
 }
 
@@ -110,8 +89,11 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-/// Parses JSON, naming the offending field: syntax errors are 400, wrong fields 422.
+/// Parses JSON, naming the offending field: a body that is not JSON at all is 400, well-formed
+/// JSON with a wrong field is 422.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Syntax first, so that a truncated body is reported as such and not as a missing field.
+    serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map_err(|e| json_error(".", &e))?;
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -161,6 +143,22 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
             .await
             .map(|q| ApiQuery(q.0))
             .map_err(|e| ApiError::new(ErrorCode::InvalidQuery, e.body_text()))
+    }
+}
+
+/// A path parameter, refused with `invalid_path` (in the JSON error shape) when it cannot be
+/// decoded, e.g. bytes that are not UTF-8.
+#[derive(Debug)]
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| ApiPath(p.0))
+            .map_err(|e| ApiError::new(ErrorCode::InvalidPath, e.body_text()))
     }
 }
 
@@ -247,5 +245,7 @@ mod tests {
         assert!(!e.message.contains("line"), "{}", e.message);
         let e = parse_json::<Outer>(br#"{"inner": {"n": 3}} trailing"#).unwrap_err();
         assert_eq!(e.code, ErrorCode::MalformedJson);
+        let e = parse_json::<Outer>(br#"{"other": "#).unwrap_err();
+        assert_eq!(e.code, ErrorCode::MalformedJson, "{}", e.message);
     }
 }

@@ -1,6 +1,7 @@
 //! The `loopgate` command: serve the gateway, manage keys, verify the audit trail.
 
 mod config;
+mod simulate;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -56,6 +57,9 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Replays a labelled ticket stream through the verdict pipeline with simulated reviewers
+    /// and reports what each policy delivers.
+    Simulate(simulate::SimulateArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -131,6 +135,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Serve { listen, data } => {
             serve(Config::load(file, Overrides { listen, data })?).await?;
         }
+        Command::Simulate(args) => simulate::run(args)?,
         Command::Migrate { data } => {
             let config = Config::load(file, data_only(data))?;
             let store = open(&config.data)?;

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, ErrorBody, ErrorCode};
-use crate::extract::{ApiJson, Auth};
+use crate::extract::{Auth, JsonBody};
 use crate::state::AppState;
 
 /// A decision code.
@@ -37,7 +37,7 @@ pub struct CodeList {
 /// The decision codes reviewers may use: built-in and the workspace's own.
 #[utoipa::path(
     get, path = "/v1/decision-codes", tag = "reviews",
-    responses((status = 200, body = CodeList), (status = 401, body = ErrorBody)),
+    responses((status = 200, body = CodeList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("api_key" = []))
 )]
 pub async fn list_codes(
@@ -76,15 +76,16 @@ pub async fn list_codes(
     post, path = "/v1/decision-codes", tag = "reviews",
     request_body = DecisionCode,
     responses((status = 201, body = DecisionCode), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+              (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)),
     security(("api_key" = []))
 )]
 pub async fn define_code(
     State(state): State<AppState>,
     auth: Auth,
-    ApiJson(body): ApiJson<DecisionCode>,
+    body: JsonBody,
 ) -> Result<(StatusCode, Json<DecisionCode>), ApiError> {
     let principal = auth.require(Permission::ManagePolicies, "define decision codes")?;
+    let body: DecisionCode = body.parse()?;
     if !is_code_name(&body.code) {
         return Err(ApiError::new(
             ErrorCode::InvalidRequest,

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use loopgate_core::audit::AuditEntry;
@@ -11,14 +11,14 @@ use loopgate_core::verdict::{self, VerdictContext};
 use loopgate_core::{
     Item, ItemId, Lane, Permission, PolicyName, Principal, Review, Status, Submission, Uncalibrated,
 };
-use loopgate_store::{IdempotencyClaim, ItemFilter, NewItem, StoredPolicy};
+use loopgate_store::{IdempotencyClaim, ItemFilter, NewItem, StoreError, StoredPolicy};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, ErrorBody, ErrorCode};
-use crate::extract::{ApiJson, ApiQuery, Auth, JsonWithBytes, item_id};
+use crate::extract::{ApiPath, ApiQuery, Auth, JsonBody, item_id};
 use crate::state::AppState;
 use crate::views::{BatchResult, ItemPage, ItemView};
 
@@ -37,17 +37,17 @@ pub const REPLAYED: &str = "idempotent-replayed";
     responses(
         (status = 201, description = "Created (or replayed, see `Idempotent-Replayed`)", body = ItemView),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
-    ),
+        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 415, body = ErrorBody)),
     security(("api_key" = []))
 )]
 pub async fn submit(
     State(state): State<AppState>,
     auth: Auth,
     headers: HeaderMap,
-    JsonWithBytes(submission, _): JsonWithBytes<Submission>,
+    body: JsonBody,
 ) -> Result<Response, ApiError> {
     let principal = auth.require(Permission::SubmitItems, "submit items")?;
+    let submission: Submission = body.parse()?;
     let key = idempotency_key(&headers)?;
     let mut inserted =
         route_and_store(&state, principal, vec![submission], key.as_deref(), "").await?;
@@ -83,17 +83,17 @@ pub struct BatchSubmit {
     responses(
         (status = 201, body = BatchResult),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
-    ),
+        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 415, body = ErrorBody)),
     security(("api_key" = []))
 )]
 pub async fn submit_batch(
     State(state): State<AppState>,
     auth: Auth,
     headers: HeaderMap,
-    ApiJson(batch): ApiJson<BatchSubmit>,
+    body: JsonBody,
 ) -> Result<(StatusCode, Json<BatchResult>), ApiError> {
     let principal = auth.require(Permission::SubmitItems, "submit items")?;
+    let batch: BatchSubmit = body.parse()?;
     let max = state.settings().max_batch_items;
     if batch.items.is_empty() || batch.items.len() > max {
         return Err(ApiError::new(
@@ -200,8 +200,10 @@ async fn route_and_store(
         .map(|(i, s)| {
             let stored = &policies[&s.policy];
             let idempotency = key.map(|k| IdempotencyClaim {
+                // A space cannot occur in a client's key, so a batch item's key never collides
+                // with a single submit's.
                 key: if batch {
-                    format!("{k}#{i}")
+                    format!("{k} {i}")
                 } else {
                     k.to_owned()
                 },
@@ -229,10 +231,19 @@ async fn route_and_store(
             NewItem { item, idempotency }
         })
         .collect();
-    Ok(state
+    state
         .store()
         .insert_items(&principal.workspace, principal.id, new_items)
-        .await?)
+        .await
+        .map_err(|e| match (e, key) {
+            (StoreError::IdempotencyMismatch { index, .. }, Some(k)) if batch => ApiError::new(
+                ErrorCode::IdempotencyKeyReused,
+                format!(
+                    "Idempotency-Key {k:?} was already used for a batch whose item {index} differs from this one; use a new key for a new batch"
+                ),
+            ),
+            (e, _) => e.into(),
+        })
 }
 
 /// Loads an item the principal may see: agents see only what they submitted.
@@ -279,7 +290,7 @@ pub struct WaitQuery {
 pub async fn get_item(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiQuery(query): ApiQuery<WaitQuery>,
 ) -> Result<Json<ItemView>, ApiError> {
     let id = item_id(&id)?;
@@ -408,13 +419,13 @@ pub struct AuditTrail {
 #[utoipa::path(
     get, path = "/v1/items/{id}/audit", tag = "audit",
     params(("id" = String, Path, description = "Item id")),
-    responses((status = 200, body = AuditTrail), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = AuditTrail), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)),
     security(("api_key" = []))
 )]
 pub async fn item_audit(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<AuditTrail>, ApiError> {
     let id = item_id(&id)?;
     visible_item(&state, &principal, id).await?;
@@ -433,13 +444,13 @@ pub struct ReviewList {
 #[utoipa::path(
     get, path = "/v1/items/{id}/reviews", tag = "reviews",
     params(("id" = String, Path, description = "Item id")),
-    responses((status = 200, body = ReviewList), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = ReviewList), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody)),
     security(("api_key" = []))
 )]
 pub async fn item_reviews(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ReviewList>, ApiError> {
     let id = item_id(&id)?;
     visible_item(&state, &principal, id).await?;

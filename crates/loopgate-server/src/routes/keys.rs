@@ -1,7 +1,7 @@
 //! API keys over HTTP, for admins: create (the secret is shown once), list, revoke.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use loopgate_core::audit::AuditActor;
 use loopgate_core::{AccessRole, KeyId, Permission, Principal, Role};
@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, ErrorBody, ErrorCode};
-use crate::extract::{ApiJson, Auth};
+use crate::extract::{ApiPath, Auth, JsonBody};
 use crate::keys;
 use crate::state::AppState;
 use crate::views::{CreatedKey, KeyList, KeyView};
@@ -51,15 +51,16 @@ pub fn check_new_key(name: &str, role: AccessRole, reviewer_roles: &[Role]) -> R
     post, path = "/v1/keys", tag = "keys",
     request_body = CreateKey,
     responses((status = 201, body = CreatedKey), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+              (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)),
     security(("api_key" = []))
 )]
 pub async fn create_key(
     State(state): State<AppState>,
     auth: Auth,
-    ApiJson(body): ApiJson<CreateKey>,
+    body: JsonBody,
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
     let principal = auth.require(Permission::ManageKeys, "manage keys")?;
+    let body: CreateKey = body.parse()?;
     let mut roles = body.reviewer_roles.clone();
     roles.sort();
     roles.dedup();
@@ -118,7 +119,7 @@ pub async fn list_keys(
 pub async fn revoke_key(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<KeyView>, ApiError> {
     let principal = auth.require(Permission::ManageKeys, "manage keys")?;
     let id: KeyId = id.parse().map_err(|_| {

@@ -1,13 +1,13 @@
 //! Policies: create or replace by name, read, list.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use loopgate_core::audit::AuditActor;
 use loopgate_core::{Permission, PolicyName, PolicySpec};
 
 use crate::error::{ApiError, ErrorBody, ErrorCode};
-use crate::extract::{ApiJson, Auth};
+use crate::extract::{ApiPath, Auth, JsonBody};
 use crate::state::AppState;
 use crate::views::{PolicyList, PolicyView};
 
@@ -20,16 +20,16 @@ use crate::views::{PolicyList, PolicyView};
         (status = 201, description = "Created", body = PolicyView),
         (status = 200, description = "Replaced", body = PolicyView),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 422, body = ErrorBody),
-    ),
+        (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)),
     security(("api_key" = []))
 )]
 pub async fn put_policy(
     State(state): State<AppState>,
     auth: Auth,
-    ApiJson(spec): ApiJson<PolicySpec>,
+    body: JsonBody,
 ) -> Result<(StatusCode, Json<PolicyView>), ApiError> {
     let principal = auth.require(Permission::ManagePolicies, "manage policies")?;
+    let spec: PolicySpec = body.parse()?;
     let policy = spec
         .validate()
         .map_err(|problems| ApiError::new(ErrorCode::InvalidPolicy, problems.join("; ")))?;
@@ -61,7 +61,7 @@ pub async fn put_policy(
 pub async fn get_policy(
     State(state): State<AppState>,
     auth: Auth,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<Json<PolicyView>, ApiError> {
     let principal = auth.require(Permission::ReadPolicies, "read policies")?;
     let not_found = || {

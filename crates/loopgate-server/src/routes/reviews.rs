@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use loopgate_core::lifecycle::Reviewer;
@@ -13,7 +13,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, Auth, OptionalJson, item_id};
+use crate::extract::{ApiPath, Auth, JsonBody, item_id};
 use crate::state::AppState;
 use crate::views::{ClaimedItem, ItemView};
 
@@ -41,16 +41,16 @@ pub struct ClaimBody {
     request_body(content = Option<ClaimBody>, description = "Optional filters; an empty body claims anything"),
     responses(
         (status = 200, body = ClaimedItem), (status = 204, description = "Nothing to claim"),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody),
-    ),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)),
     security(("api_key" = []))
 )]
 pub async fn claim(
     State(state): State<AppState>,
     auth: Auth,
-    OptionalJson(body): OptionalJson<ClaimBody>,
+    body: JsonBody,
 ) -> Result<Response, ApiError> {
     let principal = auth.require(Permission::Review, "review items")?;
+    let body: ClaimBody = body.parse_or_default()?;
     let reviewer = Reviewer {
         actor: principal.actor(),
         roles: principal.effective_roles(),
@@ -91,18 +91,18 @@ pub async fn claim(
     responses(
         (status = 200, body = ItemView),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
-    ),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)),
     security(("api_key" = []))
 )]
 pub async fn decide(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<String>,
-    ApiJson(request): ApiJson<DecisionRequest>,
+    ApiPath(id): ApiPath<String>,
+    body: JsonBody,
 ) -> Result<Json<ItemView>, ApiError> {
     let principal = auth.require(Permission::Review, "review items")?;
     let id = item_id(&id)?;
+    let request: DecisionRequest = body.parse()?;
     let ws = &principal.workspace;
     let known: BTreeSet<String> = state
         .store()

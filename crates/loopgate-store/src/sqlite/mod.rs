@@ -356,16 +356,21 @@ impl Store for SqliteStore {
         let ws = workspace.clone();
         self.writer
             .write(move |c, _| {
-                let n = c.execute(
-                    "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?3) WHERE workspace = ?1 AND id = ?2",
+                let revoked = c.execute(
+                    "UPDATE api_keys SET revoked_at = ?3
+                     WHERE workspace = ?1 AND id = ?2 AND revoked_at IS NULL",
                     params![ws.as_str(), id.to_string(), to_millis(now)],
                 )?;
-                if n == 0 {
-                    return Err(StoreError::NotFound("key"));
-                }
                 let record = c
-                    .prepare_cached(&format!("{KEY_SELECT} WHERE k.id = ?1"))?
-                    .query_row([id.to_string()], |r| Ok(key_row(r)))??;
+                    .prepare_cached(&format!("{KEY_SELECT} WHERE k.id = ?1 AND k.workspace = ?2"))?
+                    .query_row(params![id.to_string(), ws.as_str()], |r| Ok(key_row(r)))
+                    .optional()?
+                    .transpose()?
+                    .ok_or(StoreError::NotFound("key"))?;
+                if revoked == 0 {
+                    // Already revoked: nothing changed, so nothing to audit.
+                    return Ok(record);
+                }
                 let mut chain = Chain::load(c, &ws)?;
                 chain.append(
                     c,
@@ -421,6 +426,9 @@ impl Store for SqliteStore {
                         |r| r.get(0),
                     )
                     .optional()?;
+                if before.as_deref() == Some(code.description.as_str()) {
+                    return Ok(code);
+                }
                 c.execute(
                     "INSERT INTO decision_codes (workspace, code, description, created_at) VALUES (?1, ?2, ?3, ?4)
                      ON CONFLICT (workspace, code) DO UPDATE SET description = excluded.description",

@@ -1,0 +1,384 @@
+//! Loopgate's closed loop on a ticket stream: the embedded model proposes, the real verdict
+//! pipeline routes, simulated reviewers label, every human label trains the model, and the
+//! calibrator and the risk-controlled threshold are refitted on a cadence from labels that
+//! represent the whole score range.
+//!
+//! Where the labels for the bound come from: every human label (reviews and audits) is scored
+//! out of fold — by a model that never trained on it — so that items from every part of the
+//! score range count, not just those below the live threshold (which is all that reviews alone
+//! would show). Those labels are trusted only if reviewer noise cannot flip an outcome: with the
+//! second opinion on, a reviewer's label that disagrees with the model is checked by a second,
+//! independent reviewer who decides.
+
+use std::time::Instant;
+
+use chrono::{DateTime, Duration};
+use loopgate_core::item::{Customer, Input, Proposal};
+use loopgate_core::verdict::{self, Calibrator, VerdictContext};
+use loopgate_core::{Kind, Policy, PolicySpec, Probability, Status, Submission, Uncalibrated};
+use loopgate_learn::calibration::PlattScaling;
+use loopgate_learn::classifier::{Classifier, ClassifierConfig};
+use loopgate_learn::monitor::{Cusum, Status as Alarm};
+use loopgate_learn::risk::{self, Outcome, RiskTarget};
+use serde_json::{Map, json};
+
+use crate::outcome::{Fate, Reviews, TripDelay};
+use crate::stream::{Dice, Purpose, Ticket, review, wrong_label};
+use crate::{Config, SimError};
+
+/// The name of the simulated policy.
+const POLICY: &str = "sim.classify";
+
+/// What the loop recorded of one item, for the baselines evaluated on the same proposals.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// The AI's proposed label (after drift, if any).
+    pub proposal: String,
+    /// The AI's raw confidence.
+    pub confidence: f64,
+    /// Whether the proposal was right.
+    pub proposal_correct: bool,
+    /// Whether the first reviewer, alone, would have given the true label.
+    pub first_review_correct: bool,
+}
+
+/// A finished closed-loop run.
+#[derive(Debug)]
+pub struct LoopRun {
+    /// Each item's fate.
+    pub fates: Vec<Fate>,
+    /// Each item's proposal, for the baselines.
+    pub steps: Vec<Step>,
+    /// Reviews spent.
+    pub reviews: Reviews,
+    /// Kill switch trips.
+    pub trips: usize,
+    /// First trip after drift began.
+    pub first_trip_after_drift: Option<TripDelay>,
+    /// Thresholds certified over the run, as (item, raw threshold).
+    pub thresholds: Vec<(usize, Option<f64>)>,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+}
+
+struct Labelled {
+    item: usize,
+    label: String,
+}
+
+/// Raw confidence thresholds tried by Learn-then-Test, strictest first, fixed before any label:
+/// dense near 1, where the useful thresholds of a good model lie.
+pub fn threshold_grid() -> Vec<f64> {
+    let mut grid = Vec::new();
+    let mut gap = 0.0005_f64;
+    while 1.0 - gap > 0.05 {
+        grid.push(1.0 - gap);
+        gap *= 1.04;
+    }
+    grid
+}
+
+struct PlattCalibrator(PlattScaling);
+
+impl Calibrator for PlattCalibrator {
+    fn name(&self) -> &str {
+        "platt"
+    }
+    fn calibrate(&self, raw: Probability) -> Probability {
+        Probability::clamped(self.0.probability(raw.get()))
+    }
+}
+
+/// Runs the closed loop over `stream` (already shuffled).
+pub fn run_loop(
+    stream: &[Ticket],
+    labels: &[String],
+    config: &Config,
+    second_opinion: bool,
+) -> Result<LoopRun, SimError> {
+    let started = Instant::now();
+    let dice = Dice::new(config.seed);
+    let target = RiskTarget::new(config.target_escape, 1.0 - config.confidence)?;
+    let grid = threshold_grid();
+    let folds = config.folds.max(2);
+    let classifier = || Classifier::new(ClassifierConfig::default());
+    let mut fold_models = (0..folds)
+        .map(|_| classifier())
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut labelled: Vec<Labelled> = Vec::new();
+    let mut policy = sim_policy(None, config.audit_rate)?;
+    let mut calibrator: Option<PlattCalibrator> = None;
+    let mut cusum = Cusum::new(
+        config.target_escape,
+        (config.target_escape * config.kill_switch.alarm_multiple).min(0.5),
+        config.kill_switch.arl0,
+    )?;
+    let mut tripped_until: Option<usize> = None;
+    // After a trip, out-of-fold scores no longer speak for the live proposals (whatever broke
+    // them is outside the models): thresholds are certified again only from the live outcomes
+    // of items people reviewed while the switch was tripped, an unbiased sample.
+    let mut after_trip: Option<Vec<Outcome>> = None;
+    let mut trips = 0;
+    let mut first_trip_after_drift = None;
+    let mut audited_since_drift = 0usize;
+    let start = DateTime::from_timestamp(1_795_478_400, 0).expect("constant in range");
+
+    let mut fates = Vec::with_capacity(stream.len());
+    let mut steps = Vec::with_capacity(stream.len());
+    let mut reviews = Reviews::default();
+    let mut thresholds = vec![(0, None)];
+
+    for (i, ticket) in stream.iter().enumerate() {
+        // The item's own fold model proposes: it never trains on this item, so live scores and
+        // the out-of-fold scores the threshold was certified on come from the same kind of model.
+        let (mut proposal, confidence) = match fold_models[i % folds].predict(&ticket.text) {
+            Some(p) => (p.label, p.probability),
+            None => (labels[0].clone(), 0.0),
+        };
+        let drifting = config.drift.is_some_and(|d| i >= d.at);
+        if drifting
+            && proposal == ticket.label
+            && dice.uniform(i, Purpose::Drift) < config.drift.map_or(0.0, |d| d.error)
+        {
+            proposal = wrong_label(&dice, i, &ticket.label, labels);
+        }
+
+        // The real verdict pipeline decides.
+        if tripped_until.is_some_and(|until| i >= until) {
+            tripped_until = None;
+            cusum.reset();
+        }
+        let submission = submission(&ticket.text, &proposal, confidence);
+        let ctx = VerdictContext {
+            now: start + Duration::seconds(i as i64),
+            calibrator: calibrator
+                .as_ref()
+                .map_or(&Uncalibrated as &dyn Calibrator, |c| c as &dyn Calibrator),
+            kill_switch: tripped_until.map(|_| "audited escapes spiked"),
+            novelty: None,
+        };
+        let route = verdict::decide(&policy, &submission, &ctx);
+
+        let human = |reviews: &mut Reviews, audit: bool| {
+            let (label, n) = human_label(
+                &dice,
+                i,
+                ticket,
+                &proposal,
+                confidence,
+                labels,
+                config,
+                second_opinion,
+            );
+            if audit {
+                reviews.audit += n;
+            } else {
+                reviews.first += 1;
+                reviews.second += n - 1;
+            }
+            label
+        };
+        let fate = if route.status == Status::AutoApproved {
+            if dice.uniform(i, Purpose::Audit) < config.audit_rate {
+                let label = human(&mut reviews, true);
+                let escaped = label != proposal;
+                if drifting {
+                    audited_since_drift += 1;
+                }
+                if tripped_until.is_none() && cusum.observe(escaped) == Alarm::Tripped {
+                    trips += 1;
+                    tripped_until = Some(i + 1 + config.kill_switch.reset_after);
+                    after_trip.get_or_insert_with(Vec::new);
+                    policy = sim_policy(None, config.audit_rate)?;
+                    calibrator = None;
+                    if let (Some(d), None) = (config.drift, first_trip_after_drift)
+                        && drifting
+                    {
+                        first_trip_after_drift = Some(TripDelay {
+                            items: i + 1 - d.at,
+                            audited: audited_since_drift,
+                        });
+                    }
+                }
+                learn(&mut fold_models, i, &ticket.text, &label);
+                labelled.push(Labelled { item: i, label });
+            }
+            Fate {
+                automated: true,
+                correct: proposal == ticket.label,
+            }
+        } else {
+            let label = human(&mut reviews, false);
+            learn(&mut fold_models, i, &ticket.text, &label);
+            if let (Some(live), Some(_)) = (after_trip.as_mut(), tripped_until) {
+                live.push(Outcome {
+                    score: confidence,
+                    correct: proposal == label,
+                });
+            }
+            let correct = label == ticket.label;
+            labelled.push(Labelled { item: i, label });
+            Fate {
+                automated: false,
+                correct,
+            }
+        };
+        fates.push(fate);
+        steps.push(Step {
+            proposal_correct: proposal == ticket.label,
+            first_review_correct: review(
+                &dice,
+                i,
+                0,
+                &ticket.label,
+                labels,
+                config.reviewer_accuracy,
+            ) == ticket.label,
+            proposal,
+            confidence,
+        });
+
+        if (i + 1) % config.refit_every == 0 {
+            let outcomes: Vec<Outcome> = match &after_trip {
+                Some(live) => live.clone(),
+                None => labelled
+                    .iter()
+                    .filter_map(|l| {
+                        let p = fold_models[l.item % folds].predict(&stream[l.item].text)?;
+                        Some(Outcome {
+                            score: p.probability,
+                            correct: p.label == l.label,
+                        })
+                    })
+                    .collect(),
+            };
+            let certified = risk::certify_approve(&outcomes, &grid, target)?.map(|c| c.threshold);
+            let scores: Vec<f64> = outcomes.iter().map(|o| o.score).collect();
+            let correct: Vec<bool> = outcomes.iter().map(|o| o.correct).collect();
+            // A calibrator must keep the order of scores, or the certified threshold would
+            // select other items once mapped.
+            calibrator = PlattScaling::fit(&scores, &correct)
+                .ok()
+                .filter(|p| p.a > 0.0)
+                .map(PlattCalibrator);
+            let approve_at = certified.map(|t| match &calibrator {
+                Some(c) => c.0.probability(t),
+                None => t,
+            });
+            policy = sim_policy(approve_at, config.audit_rate)?;
+            thresholds.push((i + 1, certified));
+        }
+    }
+
+    Ok(LoopRun {
+        fates,
+        steps,
+        reviews,
+        trips,
+        first_trip_after_drift,
+        thresholds,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Trains every fold model but the item's own.
+fn learn(folds: &mut [Classifier], item: usize, text: &str, label: &str) {
+    let own = item % folds.len();
+    for (f, fold) in folds.iter_mut().enumerate() {
+        if f != own {
+            fold.learn(text, label);
+        }
+    }
+}
+
+/// A person's label for item `i`: the first reviewer's, unless the second opinion applies — the
+/// reviewer disagrees with a model at least as confident as configured. Then a second reviewer
+/// looks; if they side with either the first reviewer or the model, that is the label, and if
+/// they side with neither, a third reviewer breaks the tie. Returns the label and the reviews it
+/// took.
+#[allow(clippy::too_many_arguments)]
+fn human_label(
+    dice: &Dice,
+    i: usize,
+    ticket: &Ticket,
+    proposal: &str,
+    confidence: f64,
+    labels: &[String],
+    config: &Config,
+    second_opinion: bool,
+) -> (String, usize) {
+    let look = |slot| {
+        review(
+            dice,
+            i,
+            slot,
+            &ticket.label,
+            labels,
+            config.reviewer_accuracy,
+        )
+    };
+    let first = look(0);
+    if !second_opinion || first == proposal || confidence < config.second_opinion_min_confidence {
+        return (first, 1);
+    }
+    let second = look(1);
+    if second == first || second == proposal {
+        return (second, 2);
+    }
+    let third = look(2);
+    let label = if third == second {
+        second
+    } else if third == proposal {
+        proposal.to_owned()
+    } else {
+        first
+    };
+    (label, 3)
+}
+
+/// The simulated label policy: shadow (people decide everything) until a threshold is
+/// certified, then live with that threshold.
+fn sim_policy(approve_at: Option<f64>, audit_rate: f64) -> Result<Policy, SimError> {
+    let spec: PolicySpec = serde_json::from_value(json!({
+        "name": POLICY,
+        "kind": "label",
+        "mode": if approve_at.is_some() { "live" } else { "shadow" },
+        "thresholds": {"approve_at": approve_at.unwrap_or(1.0).clamp(0.0, 1.0), "reject_below": 0.0},
+        "audit_rate": audit_rate,
+        "validators": {"required_fields": ["label"]},
+        "review_signals": [],
+    }))
+    .map_err(|e| SimError::Invalid(format!("simulated policy: {e}")))?;
+    spec.validate()
+        .map_err(|p| SimError::Invalid(format!("simulated policy: {}", p.join("; "))))
+}
+
+fn submission(text: &str, proposal: &str, confidence: f64) -> Submission {
+    Submission {
+        policy: POLICY.parse().expect("constant policy name"),
+        input: Input {
+            text: text.to_owned(),
+            channel: None,
+            extra: Map::new(),
+        },
+        customer: Customer {
+            id: "simulated".to_owned(),
+            name: None,
+            tier: None,
+            health_score: None,
+            deal_value: None,
+            renewal_date: None,
+            extra: Map::new(),
+        },
+        proposal: Proposal {
+            kind: Kind::Label,
+            payload: json!({ "label": proposal }),
+            confidence: Probability::clamped(confidence),
+            model: Some("loopgate".to_owned()),
+            model_version: None,
+            rationale: None,
+            citations: Vec::new(),
+        },
+        signals: Vec::new(),
+    }
+}

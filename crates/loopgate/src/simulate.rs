@@ -1,0 +1,144 @@
+//! `loopgate simulate`: reads labelled CSV files, runs the closed-loop simulation, writes the
+//! report (`report.json`, `report.md`, `chart.svg`).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use loopgate_sim::{Config, Drift, Ticket};
+
+/// Options of `loopgate simulate`.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// CSV files with a header and columns `text,label` (a second column named `category` is
+    /// accepted too). Repeat to stream several files as one.
+    #[arg(long = "data", required = true)]
+    pub data: Vec<PathBuf>,
+    /// Target escape rate among auto-approved items.
+    #[arg(long, default_value_t = 0.01)]
+    pub target_escape: f64,
+    /// Confidence of the guarantee (1 - delta).
+    #[arg(long, default_value_t = 0.95)]
+    pub confidence: f64,
+    /// Probability a simulated reviewer is right.
+    #[arg(long, default_value_t = 0.98)]
+    pub reviewer_accuracy: f64,
+    /// Share of auto-approved items audited.
+    #[arg(long, default_value_t = 0.05)]
+    pub audit_rate: f64,
+    /// Seed of the shuffle and the simulated people.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Items between refits of calibration and thresholds.
+    #[arg(long, default_value_t = 500)]
+    pub refit_every: usize,
+    /// First item (0-based) whose proposals drift.
+    #[arg(long)]
+    pub drift_at: Option<usize>,
+    /// Extra share of proposals made wrong from --drift-at on.
+    #[arg(long, default_value_t = 0.2)]
+    pub drift_error: f64,
+    /// Runs this many seeds (from --seed on) and writes a summary of Loopgate against the oracle
+    /// (seeds.md, seeds.json) instead of one full report.
+    #[arg(long, default_value_t = 1)]
+    pub seeds: u64,
+    /// Directory for report.json, report.md and chart.svg.
+    #[arg(long, default_value = "simulation-report")]
+    pub report: PathBuf,
+}
+
+/// Runs the simulation and writes its report; prints the Markdown table.
+pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
+    let mut tickets = Vec::new();
+    for path in &args.data {
+        tickets.extend(read_csv(path)?);
+    }
+    let config = Config {
+        target_escape: args.target_escape,
+        confidence: args.confidence,
+        reviewer_accuracy: args.reviewer_accuracy,
+        audit_rate: args.audit_rate,
+        seed: args.seed,
+        refit_every: args.refit_every,
+        drift: args.drift_at.map(|at| Drift {
+            at,
+            error: args.drift_error,
+        }),
+        ..Config::default()
+    };
+    std::fs::create_dir_all(&args.report)
+        .with_context(|| format!("cannot create {}", args.report.display()))?;
+    if args.seeds > 1 {
+        let config = Config {
+            compare_single_review: false,
+            ..config
+        };
+        let mut reports = Vec::new();
+        for seed in args.seed..args.seed + args.seeds {
+            let report = loopgate_sim::simulate(
+                &tickets,
+                &Config {
+                    seed,
+                    ..config.clone()
+                },
+            )?;
+            eprintln!("seed {seed} done");
+            reports.push(report);
+        }
+        let summary = loopgate_sim::render::seeds(&reports);
+        write(
+            &args.report.join("seeds.json"),
+            &serde_json::to_string_pretty(&reports)?,
+        )?;
+        write(&args.report.join("seeds.md"), &summary)?;
+        println!("{summary}");
+        return Ok(());
+    }
+    let report = loopgate_sim::simulate(&tickets, &config)?;
+    let markdown = loopgate_sim::render::markdown(&report);
+    write(
+        &args.report.join("report.json"),
+        &serde_json::to_string_pretty(&report)?,
+    )?;
+    write(&args.report.join("report.md"), &markdown)?;
+    write(
+        &args.report.join("chart.svg"),
+        &loopgate_sim::render::svg(&report),
+    )?;
+    println!("{markdown}");
+    eprintln!("report written to {}", args.report.display());
+    Ok(())
+}
+
+fn write(path: &Path, contents: &str) -> anyhow::Result<()> {
+    std::fs::write(path, contents).with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn read_csv(path: &Path) -> anyhow::Result<Vec<Ticket>> {
+    let mut reader =
+        csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let headers = reader.headers()?.clone();
+    let column = |names: &[&str]| headers.iter().position(|h| names.contains(&h.trim()));
+    let (Some(text), Some(label)) = (column(&["text"]), column(&["label", "category"])) else {
+        bail!(
+            "{}: the header must name a `text` and a `label` (or `category`) column, found {:?}",
+            path.display(),
+            headers.iter().collect::<Vec<_>>()
+        );
+    };
+    let mut tickets = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let record = record.with_context(|| format!("{}: record {}", path.display(), i + 1))?;
+        let (Some(t), Some(l)) = (record.get(text), record.get(label)) else {
+            bail!("{}: record {} has too few columns", path.display(), i + 1);
+        };
+        tickets.push(Ticket {
+            text: t.to_owned(),
+            label: l.to_owned(),
+        });
+    }
+    if tickets.is_empty() {
+        bail!("{}: no records", path.display());
+    }
+    Ok(tickets)
+}
