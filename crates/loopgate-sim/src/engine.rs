@@ -23,6 +23,8 @@ use loopgate_learn::risk::{self, Outcome, RiskTarget};
 use serde_json::{Map, json};
 
 use crate::outcome::{Fate, Reviews, TripDelay};
+use rand::RngExt;
+
 use crate::stream::{Dice, Purpose, Ticket, review, wrong_label};
 use crate::{Config, SimError};
 
@@ -202,6 +204,7 @@ pub fn run_loop(
                 }
                 learn(&mut fold_models, i, &ticket.text, &label);
                 labelled.push(Labelled { item: i, label });
+                rehearse(&mut fold_models, &labelled, stream, &dice, i, config.replay);
             }
             Fate {
                 automated: true,
@@ -218,6 +221,7 @@ pub fn run_loop(
             }
             let correct = label == ticket.label;
             labelled.push(Labelled { item: i, label });
+            rehearse(&mut fold_models, &labelled, stream, &dice, i, config.replay);
             Fate {
                 automated: false,
                 correct,
@@ -279,6 +283,26 @@ pub fn run_loop(
         thresholds,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Rehearses `count` earlier labels picked at random, so that the online models see each
+/// label several times over the stream (as a nightly retrain would) at a fixed cost per label.
+fn rehearse(
+    folds: &mut [Classifier],
+    labelled: &[Labelled],
+    stream: &[Ticket],
+    dice: &Dice,
+    i: usize,
+    count: usize,
+) {
+    if labelled.len() < 2 {
+        return;
+    }
+    let mut rng = dice.rng(i, Purpose::Replay);
+    for _ in 0..count {
+        let l = &labelled[rng.random_range(0..labelled.len())];
+        learn(folds, l.item, &stream[l.item].text, &l.label);
+    }
 }
 
 /// Trains every fold model but the item's own.
@@ -380,5 +404,118 @@ fn submission(text: &str, proposal: &str, confidence: f64) -> Submission {
             citations: Vec::new(),
         },
         signals: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels() -> Vec<String> {
+        (0..20).map(|i| format!("intent_{i}")).collect()
+    }
+
+    fn ticket() -> Ticket {
+        Ticket {
+            text: "card not arrived".into(),
+            label: "intent_3".into(),
+        }
+    }
+
+    fn config(accuracy: f64) -> Config {
+        Config {
+            reviewer_accuracy: accuracy,
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn agreement_with_the_model_needs_one_review() {
+        let dice = Dice::new(1);
+        let (label, n) = human_label(
+            &dice,
+            0,
+            &ticket(),
+            "intent_3",
+            0.9,
+            &labels(),
+            &config(1.0),
+            true,
+        );
+        assert_eq!((label.as_str(), n), ("intent_3", 1));
+    }
+
+    #[test]
+    fn disagreement_gets_a_second_opinion_only_when_enabled() {
+        let dice = Dice::new(1);
+        let (label, n) = human_label(
+            &dice,
+            0,
+            &ticket(),
+            "intent_7",
+            0.9,
+            &labels(),
+            &config(1.0),
+            true,
+        );
+        assert_eq!((label.as_str(), n), ("intent_3", 2));
+        let (_, n) = human_label(
+            &dice,
+            0,
+            &ticket(),
+            "intent_7",
+            0.9,
+            &labels(),
+            &config(1.0),
+            false,
+        );
+        assert_eq!(n, 1);
+        let strict = Config {
+            second_opinion_min_confidence: 0.95,
+            ..config(1.0)
+        };
+        let (_, n) = human_label(
+            &dice,
+            0,
+            &ticket(),
+            "intent_7",
+            0.9,
+            &labels(),
+            &strict,
+            true,
+        );
+        assert_eq!(
+            n, 1,
+            "the model is not confident enough to warrant a second look"
+        );
+    }
+
+    #[test]
+    fn second_opinions_remove_most_reviewer_noise() {
+        let dice = Dice::new(5);
+        let labels = labels();
+        let cfg = config(0.9);
+        let n = 5_000;
+        let wrong = |second: bool| {
+            (0..n)
+                .filter(|i| {
+                    human_label(&dice, *i, &ticket(), "intent_7", 0.9, &labels, &cfg, second).0
+                        != "intent_3"
+                })
+                .count() as f64
+                / n as f64
+        };
+        let single = wrong(false);
+        let checked = wrong(true);
+        assert!((single - 0.1).abs() < 0.02, "{single}");
+        assert!(checked < 0.03, "{checked}");
+    }
+
+    #[test]
+    fn the_threshold_grid_is_fixed_and_strictly_decreasing() {
+        let grid = threshold_grid();
+        assert_eq!(grid, threshold_grid());
+        assert!(grid.windows(2).all(|w| w[0] > w[1]));
+        assert!(grid[0] > 0.999 && *grid.last().unwrap() > 0.05);
     }
 }

@@ -71,6 +71,8 @@ pub struct Config {
     pub drift: Option<Drift>,
     /// The kill switch.
     pub kill_switch: KillSwitch,
+    /// Earlier labels the models rehearse after each new one.
+    pub replay: usize,
     /// Also run Loopgate with single reviews (no second opinion), for comparison.
     pub compare_single_review: bool,
 }
@@ -92,6 +94,7 @@ impl Default for Config {
                 arl0: 10_000.0,
                 reset_after: 1_000,
             },
+            replay: 4,
             compare_single_review: true,
         }
     }

@@ -30,6 +30,8 @@ pub enum Purpose {
     Audit,
     /// Whether drift corrupts the AI's proposal.
     Drift,
+    /// Which earlier labels the models rehearse after a new one.
+    Replay,
 }
 
 /// Deterministic draws keyed by (seed, item, purpose): the same item gets the same reviewer
@@ -51,6 +53,7 @@ impl Dice {
             Purpose::Reviewer(n) => u64::from(n),
             Purpose::Audit => 100,
             Purpose::Drift => 200,
+            Purpose::Replay => 300,
         };
         SmallRng::seed_from_u64(splitmix(self.seed ^ splitmix(item as u64 ^ splitmix(tag))))
     }
