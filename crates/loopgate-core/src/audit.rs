@@ -46,6 +46,12 @@ string_enum!(
         KeyRevoked => "key_revoked",
         /// A workspace decision code was defined.
         CodeDefined => "code_defined",
+        /// A person's account was created or its password set.
+        AccountSet => "account_set",
+        /// A policy's kill switch was tripped: every item goes to people.
+        KillSwitchTripped => "kill_switch_tripped",
+        /// A policy's kill switch was reset by a lead.
+        KillSwitchReset => "kill_switch_reset",
     }
 );
 

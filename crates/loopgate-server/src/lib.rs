@@ -12,6 +12,7 @@ pub mod routes;
 pub mod state;
 pub mod views;
 pub mod watch;
+pub mod web;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -105,6 +106,7 @@ pub fn router(state: AppState) -> Router {
         .expect("the OpenAPI document serialises")
         .into();
     router
+        .merge(web::routes())
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(Extension(doc))

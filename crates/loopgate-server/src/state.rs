@@ -25,6 +25,8 @@ pub struct Settings {
     pub max_wait_seconds: u64,
     /// Largest page of a listing.
     pub max_page: u32,
+    /// Mark session cookies `Secure` (serve over HTTPS, directly or behind a proxy).
+    pub secure_cookies: bool,
 }
 
 impl Default for Settings {
@@ -36,6 +38,7 @@ impl Default for Settings {
             max_batch_items: 1000,
             max_wait_seconds: 60,
             max_page: 500,
+            secure_cookies: false,
         }
     }
 }

@@ -169,6 +169,95 @@ pub struct HistoryEntry {
     pub created_at: DateTime<Utc>,
 }
 
+/// A person's account to create, or whose password to set.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    /// The workspace (created if new).
+    pub workspace: WorkspaceId,
+    /// Sign-in name, unique in the workspace.
+    pub name: String,
+    /// Access role; must match an existing principal's.
+    pub access: AccessRole,
+    /// Reviewer roles (reviewers only).
+    pub reviewer_roles: Vec<Role>,
+    /// The password's argon2 hash (PHC string). The password itself is never stored.
+    pub password_hash: String,
+}
+
+/// A browser session to store.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    /// SHA-256 of the cookie secret.
+    pub secret_hash: [u8; 32],
+    /// Who signed in.
+    pub principal: PrincipalId,
+    /// The token every form of the session must carry.
+    pub csrf_token: String,
+    /// When it began.
+    pub created_at: Timestamp,
+    /// When it ends.
+    pub expires_at: Timestamp,
+}
+
+/// A live browser session.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Session {
+    /// Who signed in.
+    pub principal: Principal,
+    /// The token every form of the session must carry.
+    pub csrf_token: String,
+    /// When it ends.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A tripped kill switch.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KillSwitch {
+    /// The policy whose items all go to people.
+    pub policy: PolicyName,
+    /// When it tripped.
+    pub tripped_at: DateTime<Utc>,
+    /// Why.
+    pub reason: String,
+    /// Who or what tripped it.
+    pub tripped_by: String,
+}
+
+/// Queue health for a lead.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct QueueStats {
+    /// Items waiting (queued or awaiting confirmation), per lane and required role.
+    pub backlog: Vec<BacklogCell>,
+    /// Waiting items whose current deadline has passed, most overdue first.
+    pub breached: Vec<Item>,
+    /// Waiting items whose deadline falls within the look-ahead, soonest first.
+    pub due_soon: Vec<Item>,
+    /// Decisions per reviewer over the look-back window.
+    pub throughput: Vec<ReviewerThroughput>,
+}
+
+/// Waiting items in one lane for one role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BacklogCell {
+    /// The lane.
+    pub lane: Lane,
+    /// The role required.
+    pub role: Role,
+    /// How many.
+    pub count: u64,
+}
+
+/// One reviewer's decisions.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReviewerThroughput {
+    /// The reviewer.
+    pub reviewer: String,
+    /// Decisions made.
+    pub decisions: u64,
+    /// Median milliseconds from claim to decision.
+    pub median_time_on_task_ms: i64,
+}
+
 /// An item changed; sent to subscribers after the change is committed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ItemChanged {
@@ -299,6 +388,65 @@ pub trait Store: Send + Sync + Debug {
     ) -> StoreResult<Vec<AuditEntry>>;
     /// Verifies every workspace's audit chain.
     async fn verify_audit(&self) -> StoreResult<Vec<ChainReport>>;
+
+    /// Creates a person's account (and principal, if new) or sets its password. Fails with
+    /// `Conflict` when the principal exists with another access role.
+    async fn set_account(
+        &self,
+        account: NewAccount,
+        actor: AuditActor,
+        now: Timestamp,
+    ) -> StoreResult<Principal>;
+    /// A principal with a password, by workspace and sign-in name, with the password hash.
+    async fn account(
+        &self,
+        workspace: &WorkspaceId,
+        name: &str,
+    ) -> StoreResult<Option<(Principal, String)>>;
+    /// The workspace's principals, by name.
+    async fn principals(&self, workspace: &WorkspaceId) -> StoreResult<Vec<Principal>>;
+    /// Stores a browser session.
+    async fn create_session(&self, session: NewSession) -> StoreResult<()>;
+    /// The unexpired session with this secret hash.
+    async fn session(&self, secret_hash: [u8; 32], now: Timestamp) -> StoreResult<Option<Session>>;
+    /// Ends a session (and any expired ones).
+    async fn end_session(&self, secret_hash: [u8; 32], now: Timestamp) -> StoreResult<()>;
+
+    /// The workspace's tripped kill switches.
+    async fn kill_switches(&self, workspace: &WorkspaceId) -> StoreResult<Vec<KillSwitch>>;
+    /// A policy's kill switch, if tripped.
+    async fn kill_switch(
+        &self,
+        workspace: &WorkspaceId,
+        policy: &PolicyName,
+    ) -> StoreResult<Option<KillSwitch>>;
+    /// Trips a policy's kill switch (a no-op if already tripped).
+    async fn trip_kill_switch(
+        &self,
+        workspace: &WorkspaceId,
+        policy: &PolicyName,
+        reason: &str,
+        actor: AuditActor,
+        now: Timestamp,
+    ) -> StoreResult<KillSwitch>;
+    /// Resets a policy's kill switch. `NotFound("kill switch")` when it is not tripped.
+    async fn reset_kill_switch(
+        &self,
+        workspace: &WorkspaceId,
+        policy: &PolicyName,
+        reason: &str,
+        actor: AuditActor,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+
+    /// Backlog, SLA breaches, items due within `look_ahead`, and throughput since `since`.
+    async fn queue_stats(
+        &self,
+        workspace: &WorkspaceId,
+        now: Timestamp,
+        look_ahead: Duration,
+        since: Timestamp,
+    ) -> StoreResult<QueueStats>;
 
     /// Changes to items, as they are committed. A lagging subscriber misses events and must
     /// re-read what it waits for.

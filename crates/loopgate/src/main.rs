@@ -1,6 +1,8 @@
 //! The `loopgate` command: serve the gateway, manage keys, verify the audit trail.
 
 mod config;
+mod demo;
+mod demo_content;
 mod simulate;
 
 use std::path::{Path, PathBuf};
@@ -12,8 +14,9 @@ use clap::{Parser, Subcommand};
 use loopgate_core::audit::AuditActor;
 use loopgate_core::{AccessRole, Clock, Role, SystemClock, WorkspaceId};
 use loopgate_server::routes::keys::check_new_key;
+use loopgate_server::web::session::{check_password, hash_password, random_token};
 use loopgate_server::{AppState, Settings, keys};
-use loopgate_store::{NewKey, SqliteStore, Store};
+use loopgate_store::{NewAccount, NewKey, SqliteStore, Store};
 use secrecy::ExposeSecret;
 
 use crate::config::{Config, Overrides};
@@ -52,11 +55,18 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Manages people's accounts for the reviewer workspace.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
     /// Works with the audit trail.
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Runs a demo: example policies, demo accounts, and a stream of realistic tickets.
+    Demo(demo::DemoArgs),
     /// Replays a labelled ticket stream through the verdict pipeline with simulated reviewers
     /// and reports what each policy delivers.
     Simulate(simulate::SimulateArgs),
@@ -85,6 +95,30 @@ enum KeysCommand {
     /// Lists a workspace's keys (never their secrets).
     List {
         /// The workspace.
+        #[arg(long, default_value = "default")]
+        workspace: WorkspaceId,
+        /// Data directory [default: ./loopgate-data, env LOOPGATE_DATA].
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UsersCommand {
+    /// Creates an account (or sets its password) for signing in to the workspace. The password
+    /// is read from standard input (first line), or generated and printed when stdin is a
+    /// terminal or empty.
+    Create {
+        /// Sign-in name, unique in the workspace.
+        #[arg(long)]
+        name: String,
+        /// reviewer, lead or admin.
+        #[arg(long)]
+        role: AccessRole,
+        /// For reviewers: comma-separated roles among triage, quality, sme.
+        #[arg(long, value_delimiter = ',')]
+        reviewer_roles: Vec<Role>,
+        /// The workspace (created if new).
         #[arg(long, default_value = "default")]
         workspace: WorkspaceId,
         /// Data directory [default: ./loopgate-data, env LOOPGATE_DATA].
@@ -136,6 +170,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             serve(Config::load(file, Overrides { listen, data })?).await?;
         }
         Command::Simulate(args) => simulate::run(args)?,
+        Command::Demo(args) => demo::run(args).await?,
         Command::Migrate { data } => {
             let config = Config::load(file, data_only(data))?;
             let store = open(&config.data)?;
@@ -204,6 +239,49 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 );
             }
         }
+        Command::Users {
+            command:
+                UsersCommand::Create {
+                    name,
+                    role,
+                    mut reviewer_roles,
+                    workspace,
+                    data,
+                },
+        } => {
+            let config = Config::load(file, data_only(data))?;
+            if role == AccessRole::Agent {
+                bail!(
+                    "agents are programs: give them an API key with `loopgate keys create --role agent`"
+                );
+            }
+            reviewer_roles.sort();
+            reviewer_roles.dedup();
+            check_new_key(&name, role, &reviewer_roles).map_err(anyhow::Error::msg)?;
+            let (password, generated) = read_or_generate_password()?;
+            check_password(&password).map_err(anyhow::Error::msg)?;
+            let store = open(&config.data)?;
+            let principal = store
+                .set_account(
+                    NewAccount {
+                        workspace,
+                        name: name.trim().to_owned(),
+                        access: role,
+                        reviewer_roles,
+                        password_hash: hash_password(&password).map_err(anyhow::Error::msg)?,
+                    },
+                    AuditActor::system("cli"),
+                    SystemClock.now(),
+                )
+                .await?;
+            eprintln!(
+                "account {} ({}) ready in workspace {}",
+                principal.name, principal.access, principal.workspace
+            );
+            if generated {
+                println!("{password}");
+            }
+        }
         Command::Audit {
             command: AuditCommand::Verify { data },
         } => {
@@ -225,6 +303,21 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         }
     }
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// The password on stdin's first line, or a generated one when stdin is a terminal or empty.
+fn read_or_generate_password() -> anyhow::Result<(String, bool)> {
+    use std::io::{BufRead, IsTerminal};
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        let mut line = String::new();
+        stdin.lock().read_line(&mut line)?;
+        let line = line.trim_end_matches(['\n', '\r']).to_owned();
+        if !line.is_empty() {
+            return Ok((line, false));
+        }
+    }
+    Ok((random_token()[..20].to_owned(), true))
 }
 
 fn open(data: &Path) -> anyhow::Result<SqliteStore> {
@@ -317,7 +410,7 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -191,6 +191,17 @@ async fn route_and_store(
         }
     }
 
+    // A tripped kill switch sends every item of its policy to people.
+    let mut switches: BTreeMap<PolicyName, String> = BTreeMap::new();
+    for name in policies.keys() {
+        if let Some(k) = state
+            .store()
+            .kill_switch(&principal.workspace, name)
+            .await?
+        {
+            switches.insert(name.clone(), k.reason);
+        }
+    }
     let now = state.clock().now();
     let submitter = principal.actor();
     let batch = submissions.len() > 1 || !field.is_empty();
@@ -214,7 +225,7 @@ async fn route_and_store(
             let ctx = VerdictContext {
                 now,
                 calibrator: &Uncalibrated,
-                kill_switch: None,
+                kill_switch: switches.get(&s.policy).map(String::as_str),
                 novelty: None,
             };
             let route = verdict::decide(&stored.policy, &s, &ctx);

@@ -30,7 +30,8 @@ use self::rows::{AUDIT_COLUMNS, Chain, PRINCIPAL_COLUMNS, parse, time};
 use self::writer::Writer;
 use crate::{
     ChainReport, ClaimRequest, CodeRecord, HistoryEntry, Inserted, ItemChanged, ItemFilter,
-    ItemMutation, KeyRecord, NewItem, NewKey, Store, StoreError, StoreResult, StoredPolicy,
+    ItemMutation, KeyRecord, KillSwitch, NewAccount, NewItem, NewKey, NewSession, QueueStats,
+    Session, Store, StoreError, StoreResult, StoredPolicy,
 };
 
 /// File name of the database inside the data directory.
@@ -42,9 +43,12 @@ const READERS: u32 = 4;
 const BUSY_TIMEOUT_MS: u32 = 5_000;
 
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!(
-        "../../migrations/sqlite/0001_init.sql"
-    ))])
+    Migrations::new(vec![
+        M::up(include_str!("../../migrations/sqlite/0001_init.sql")),
+        M::up(include_str!(
+            "../../migrations/sqlite/0002_people_and_switches.sql"
+        )),
+    ])
 }
 
 /// The embedded SQLite store.
@@ -222,54 +226,14 @@ impl Store for SqliteStore {
         self.writer
             .write(move |c, _| {
                 rows::ensure_workspace(c, &key.workspace, now)?;
-                let existing = c
-                    .prepare_cached(&format!(
-                        "SELECT {PRINCIPAL_COLUMNS} FROM principals p WHERE p.workspace = ?1 AND p.name = ?2"
-                    ))?
-                    .query_row(params![key.workspace.as_str(), key.name], |r| Ok(rows::principal(r)))
-                    .optional()?
-                    .transpose()?;
-                let roles_json = serde_json::to_string(&key.reviewer_roles)?;
-                let principal = match existing {
-                    Some(p) if p.access != key.access => {
-                        return Err(StoreError::Conflict(format!(
-                            "{} already exists as {}; create its keys with that role, or use another name",
-                            p.name, p.access
-                        )));
-                    }
-                    Some(mut p) => {
-                        if p.reviewer_roles != key.reviewer_roles {
-                            c.execute(
-                                "UPDATE principals SET reviewer_roles = ?2 WHERE id = ?1",
-                                params![p.id.to_string(), roles_json],
-                            )?;
-                            p.reviewer_roles = key.reviewer_roles.clone();
-                        }
-                        p
-                    }
-                    None => {
-                        let p = Principal {
-                            id: PrincipalId::new(),
-                            workspace: key.workspace.clone(),
-                            name: key.name.clone(),
-                            access: key.access,
-                            reviewer_roles: key.reviewer_roles.clone(),
-                        };
-                        c.execute(
-                            "INSERT INTO principals (id, workspace, name, access, reviewer_roles, created_at)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                            params![
-                                p.id.to_string(),
-                                p.workspace.as_str(),
-                                p.name,
-                                p.access.as_str(),
-                                roles_json,
-                                to_millis(now)
-                            ],
-                        )?;
-                        p
-                    }
-                };
+                let principal = rows::upsert_principal(
+                    c,
+                    &key.workspace,
+                    &key.name,
+                    key.access,
+                    &key.reviewer_roles,
+                    now,
+                )?;
                 let id = KeyId::new();
                 c.execute(
                     "INSERT INTO api_keys (id, principal_id, workspace, secret_hash, prefix, created_at)
@@ -868,6 +832,269 @@ impl Store for SqliteStore {
             Ok(reports)
         })
         .await
+    }
+
+    async fn set_account(
+        &self,
+        account: NewAccount,
+        actor: AuditActor,
+        now: Timestamp,
+    ) -> StoreResult<Principal> {
+        self.writer
+            .write(move |c, _| {
+                rows::ensure_workspace(c, &account.workspace, now)?;
+                let principal = rows::upsert_principal(
+                    c,
+                    &account.workspace,
+                    &account.name,
+                    account.access,
+                    &account.reviewer_roles,
+                    now,
+                )?;
+                c.execute(
+                    "INSERT INTO passwords (principal_id, hash, updated_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (principal_id) DO UPDATE SET hash = excluded.hash, updated_at = excluded.updated_at",
+                    params![principal.id.to_string(), account.password_hash, to_millis(now)],
+                )?;
+                let mut chain = Chain::load(c, &account.workspace)?;
+                chain.append(
+                    c,
+                    now,
+                    AuditEvent {
+                        item_id: None,
+                        actor,
+                        action: AuditAction::AccountSet,
+                        from: None,
+                        to: None,
+                        detail: json!({
+                            "principal": principal.name, "access": principal.access,
+                            "reviewer_roles": principal.reviewer_roles,
+                        }),
+                    },
+                )?;
+                chain.save(c)?;
+                Ok(principal)
+            })
+            .await
+    }
+
+    async fn account(
+        &self,
+        workspace: &WorkspaceId,
+        name: &str,
+    ) -> StoreResult<Option<(Principal, String)>> {
+        let (ws, name) = (workspace.clone(), name.to_owned());
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {PRINCIPAL_COLUMNS}, w.hash FROM principals p JOIN passwords w ON w.principal_id = p.id
+                 WHERE p.workspace = ?1 AND p.name = ?2"
+            ))?;
+            let mut rows = stmt.query(params![ws.as_str(), name])?;
+            match rows.next()? {
+                Some(r) => Ok(Some((rows::principal(r)?, r.get(5)?))),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    async fn principals(&self, workspace: &WorkspaceId) -> StoreResult<Vec<Principal>> {
+        let ws = workspace.clone();
+        self.read(move |c| {
+            let mut stmt =
+                c.prepare_cached(&format!("SELECT {PRINCIPAL_COLUMNS} FROM principals p WHERE p.workspace = ?1 ORDER BY p.name"))?;
+            let mut rows = stmt.query([ws.as_str()])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push(rows::principal(r)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn create_session(&self, session: NewSession) -> StoreResult<()> {
+        self.writer
+            .write(move |c, _| {
+                c.execute(
+                    "INSERT INTO sessions (secret_hash, principal_id, csrf_token, created_at, expires_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![
+                        &session.secret_hash[..],
+                        session.principal.to_string(),
+                        session.csrf_token,
+                        to_millis(session.created_at),
+                        to_millis(session.expires_at)
+                    ],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn session(&self, secret_hash: [u8; 32], now: Timestamp) -> StoreResult<Option<Session>> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {PRINCIPAL_COLUMNS}, s.csrf_token, s.expires_at FROM sessions s JOIN principals p ON p.id = s.principal_id
+                 WHERE s.secret_hash = ?1 AND s.expires_at > ?2"
+            ))?;
+            let mut rows = stmt.query(params![&secret_hash[..], to_millis(now)])?;
+            match rows.next()? {
+                Some(r) => Ok(Some(Session {
+                    principal: rows::principal(r)?,
+                    csrf_token: r.get(5)?,
+                    expires_at: time(r.get(6)?)?,
+                })),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    async fn end_session(&self, secret_hash: [u8; 32], now: Timestamp) -> StoreResult<()> {
+        self.writer
+            .write(move |c, _| {
+                c.execute(
+                    "DELETE FROM sessions WHERE secret_hash = ?1 OR expires_at <= ?2",
+                    params![&secret_hash[..], to_millis(now)],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn kill_switches(&self, workspace: &WorkspaceId) -> StoreResult<Vec<KillSwitch>> {
+        let ws = workspace.clone();
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT policy, tripped_at, reason, tripped_by FROM kill_switches WHERE workspace = ?1 ORDER BY policy",
+            )?;
+            let mut rows = stmt.query([ws.as_str()])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push(rows::kill_switch(r)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn kill_switch(
+        &self,
+        workspace: &WorkspaceId,
+        policy: &PolicyName,
+    ) -> StoreResult<Option<KillSwitch>> {
+        let (ws, policy) = (workspace.clone(), policy.clone());
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT policy, tripped_at, reason, tripped_by FROM kill_switches WHERE workspace = ?1 AND policy = ?2",
+            )?;
+            let mut rows = stmt.query(params![ws.as_str(), policy.as_str()])?;
+            match rows.next()? {
+                Some(r) => Ok(Some(rows::kill_switch(r)?)),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    async fn trip_kill_switch(
+        &self,
+        workspace: &WorkspaceId,
+        policy: &PolicyName,
+        reason: &str,
+        actor: AuditActor,
+        now: Timestamp,
+    ) -> StoreResult<KillSwitch> {
+        let (ws, policy, reason) = (workspace.clone(), policy.clone(), reason.to_owned());
+        self.writer
+            .write(move |c, _| {
+                let existing = c
+                    .prepare_cached(
+                        "SELECT policy, tripped_at, reason, tripped_by FROM kill_switches WHERE workspace = ?1 AND policy = ?2",
+                    )?
+                    .query_row(params![ws.as_str(), policy.as_str()], |r| Ok(rows::kill_switch(r)))
+                    .optional()?
+                    .transpose()?;
+                if let Some(k) = existing {
+                    return Ok(k);
+                }
+                c.execute(
+                    "INSERT INTO kill_switches (workspace, policy, tripped_at, reason, tripped_by) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![ws.as_str(), policy.as_str(), to_millis(now), reason, actor.name],
+                )?;
+                let switch = KillSwitch {
+                    policy: policy.clone(),
+                    tripped_at: now,
+                    reason: reason.clone(),
+                    tripped_by: actor.name.clone(),
+                };
+                let mut chain = Chain::load(c, &ws)?;
+                chain.append(
+                    c,
+                    now,
+                    AuditEvent {
+                        item_id: None,
+                        actor,
+                        action: AuditAction::KillSwitchTripped,
+                        from: Some("armed".into()),
+                        to: Some("tripped".into()),
+                        detail: json!({"policy": policy, "reason": reason}),
+                    },
+                )?;
+                chain.save(c)?;
+                Ok(switch)
+            })
+            .await
+    }
+
+    async fn reset_kill_switch(
+        &self,
+        workspace: &WorkspaceId,
+        policy: &PolicyName,
+        reason: &str,
+        actor: AuditActor,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let (ws, policy, reason) = (workspace.clone(), policy.clone(), reason.to_owned());
+        self.writer
+            .write(move |c, _| {
+                let n = c.execute(
+                    "DELETE FROM kill_switches WHERE workspace = ?1 AND policy = ?2",
+                    params![ws.as_str(), policy.as_str()],
+                )?;
+                if n == 0 {
+                    return Err(StoreError::NotFound("kill switch"));
+                }
+                let mut chain = Chain::load(c, &ws)?;
+                chain.append(
+                    c,
+                    now,
+                    AuditEvent {
+                        item_id: None,
+                        actor,
+                        action: AuditAction::KillSwitchReset,
+                        from: Some("tripped".into()),
+                        to: Some("armed".into()),
+                        detail: json!({"policy": policy, "reason": reason}),
+                    },
+                )?;
+                chain.save(c)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn queue_stats(
+        &self,
+        workspace: &WorkspaceId,
+        now: Timestamp,
+        look_ahead: Duration,
+        since: Timestamp,
+    ) -> StoreResult<QueueStats> {
+        let ws = workspace.clone();
+        self.read(move |c| rows::queue_stats(c, &ws, now, look_ahead, since))
+            .await
     }
 
     fn subscribe(&self) -> broadcast::Receiver<ItemChanged> {

@@ -5,11 +5,14 @@ use chrono::{DateTime, Utc};
 use loopgate_core::audit::{AuditActor, AuditEntry, AuditEvent, ChainHead};
 use loopgate_core::clock::{from_millis, to_millis};
 use loopgate_core::{
-    AccessRole, Item, ItemId, Principal, PrincipalId, Review, Role, Status, Timestamp, WorkspaceId,
+    AccessRole, Item, ItemId, Lane, Principal, PrincipalId, Review, Role, Status, Timestamp,
+    WorkspaceId,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use crate::{ItemChanged, StoreError, StoreResult};
+use crate::{
+    BacklogCell, ItemChanged, KillSwitch, QueueStats, ReviewerThroughput, StoreError, StoreResult,
+};
 
 pub(super) fn time(ms: i64) -> StoreResult<DateTime<Utc>> {
     from_millis(ms)
@@ -277,4 +280,156 @@ pub(super) fn ensure_workspace(
     )?
     .execute(params![workspace.as_str(), to_millis(now)])?;
     Ok(())
+}
+
+/// The principal named `name` in `workspace`, created if new. Fails with `Conflict` when it
+/// exists with another access role; its reviewer roles are updated to `roles`.
+pub(super) fn upsert_principal(
+    conn: &Connection,
+    workspace: &WorkspaceId,
+    name: &str,
+    access: AccessRole,
+    roles: &[Role],
+    now: Timestamp,
+) -> StoreResult<Principal> {
+    let existing = conn
+        .prepare_cached(&format!(
+            "SELECT {PRINCIPAL_COLUMNS} FROM principals p WHERE p.workspace = ?1 AND p.name = ?2"
+        ))?
+        .query_row(params![workspace.as_str(), name], |r| Ok(principal(r)))
+        .optional()?
+        .transpose()?;
+    let roles_json = serde_json::to_string(roles)?;
+    match existing {
+        Some(p) if p.access != access => Err(StoreError::Conflict(format!(
+            "{} already exists as {}; use that role, or another name",
+            p.name, p.access
+        ))),
+        Some(mut p) => {
+            if p.reviewer_roles != roles {
+                conn.execute(
+                    "UPDATE principals SET reviewer_roles = ?2 WHERE id = ?1",
+                    params![p.id.to_string(), roles_json],
+                )?;
+                p.reviewer_roles = roles.to_vec();
+            }
+            Ok(p)
+        }
+        None => {
+            let p = Principal {
+                id: PrincipalId::new(),
+                workspace: workspace.clone(),
+                name: name.to_owned(),
+                access,
+                reviewer_roles: roles.to_vec(),
+            };
+            conn.execute(
+                "INSERT INTO principals (id, workspace, name, access, reviewer_roles, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    p.id.to_string(),
+                    p.workspace.as_str(),
+                    p.name,
+                    p.access.as_str(),
+                    roles_json,
+                    to_millis(now)
+                ],
+            )?;
+            Ok(p)
+        }
+    }
+}
+
+pub(super) fn kill_switch(r: &Row<'_>) -> StoreResult<KillSwitch> {
+    let policy: String = r.get(0)?;
+    Ok(KillSwitch {
+        policy: parse(&policy, "policy name")?,
+        tripped_at: time(r.get(1)?)?,
+        reason: r.get(2)?,
+        tripped_by: r.get(3)?,
+    })
+}
+
+/// Backlog, breaches, items due soon and reviewer throughput of a workspace.
+pub(super) fn queue_stats(
+    conn: &Connection,
+    workspace: &WorkspaceId,
+    now: Timestamp,
+    look_ahead: chrono::Duration,
+    since: Timestamp,
+) -> StoreResult<QueueStats> {
+    let ws = workspace.as_str();
+    let mut stats = QueueStats::default();
+    let mut stmt = conn.prepare_cached(
+        "SELECT lane, required_role, COUNT(*) FROM items WHERE workspace = ?1 AND claimable = 1
+         GROUP BY lane, required_role ORDER BY lane, required_role",
+    )?;
+    let mut rows = stmt.query([ws])?;
+    while let Some(r) = rows.next()? {
+        let lane: u8 = r.get(0)?;
+        let role: u8 = r.get(1)?;
+        let count: i64 = r.get(2)?;
+        stats.backlog.push(BacklogCell {
+            lane: Lane::from_rank(lane)
+                .ok_or_else(|| StoreError::Internal(format!("stored lane {lane}")))?,
+            role: Role::from_rank(role)
+                .ok_or_else(|| StoreError::Internal(format!("stored role {role}")))?,
+            count: count.max(0) as u64,
+        });
+    }
+    let docs = |sql: &str, a: i64| -> StoreResult<Vec<Item>> {
+        let mut stmt = conn.prepare_cached(sql)?;
+        let found: Vec<String> = stmt
+            .query_map(params![ws, a], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        found.iter().map(|d| Ok(serde_json::from_str(d)?)).collect()
+    };
+    stats.breached = docs(
+        "SELECT doc FROM items WHERE workspace = ?1 AND claimable = 1 AND due_at < ?2 ORDER BY due_at LIMIT 50",
+        to_millis(now),
+    )?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT doc FROM items WHERE workspace = ?1 AND claimable = 1 AND due_at >= ?2 AND due_at < ?3
+         ORDER BY due_at LIMIT 50",
+    )?;
+    let found: Vec<String> = stmt
+        .query_map(
+            params![ws, to_millis(now), to_millis(now + look_ahead)],
+            |r| r.get(0),
+        )?
+        .collect::<Result<_, _>>()?;
+    stats.due_soon = found
+        .iter()
+        .map(|d| Ok(serde_json::from_str(d)?))
+        .collect::<StoreResult<_>>()?;
+
+    let mut stmt = conn.prepare_cached(
+        "SELECT doc FROM reviews WHERE workspace = ?1 AND decided_at >= ?2 ORDER BY decided_at",
+    )?;
+    let reviews: Vec<String> = stmt
+        .query_map(params![ws, to_millis(since)], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut by_reviewer: std::collections::BTreeMap<String, Vec<i64>> = Default::default();
+    for doc in reviews {
+        let review: Review = serde_json::from_str(&doc)?;
+        by_reviewer
+            .entry(review.reviewer.name)
+            .or_default()
+            .push(review.time_on_task_ms);
+    }
+    stats.throughput = by_reviewer
+        .into_iter()
+        .map(|(reviewer, mut times)| {
+            times.sort_unstable();
+            ReviewerThroughput {
+                reviewer,
+                decisions: times.len() as u64,
+                median_time_on_task_ms: times[times.len() / 2],
+            }
+        })
+        .collect();
+    stats
+        .throughput
+        .sort_by_key(|t| std::cmp::Reverse(t.decisions));
+    Ok(stats)
 }
