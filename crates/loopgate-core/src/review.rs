@@ -161,17 +161,29 @@ pub struct PayloadDiff {
 }
 
 impl PayloadDiff {
-    /// The diff from `before` to `after`.
+    /// The diff from `before` to `after`. When the edit only changed text fields of an object
+    /// (a draft's body), the unified diff is of those texts, line by line, so a reviewer reads
+    /// the sentences that changed rather than one long JSON string.
     pub fn between(before: &Value, after: &Value) -> Self {
         let patch = serde_json::to_value(json_patch::diff(before, after))
             .expect("a JSON patch always serialises");
-        let old = pretty(before);
-        let new = pretty(after);
-        let unified = TextDiff::from_lines(&old, &new)
-            .unified_diff()
-            .context_radius(1)
-            .header("proposal", "edited")
-            .to_string();
+        let unified = match changed_texts(before, after) {
+            Some(texts) => texts
+                .iter()
+                .map(|(key, old, new)| {
+                    TextDiff::from_lines(&with_newline(old), &with_newline(new))
+                        .unified_diff()
+                        .context_radius(1)
+                        .header(&format!("proposal {key}"), &format!("edited {key}"))
+                        .to_string()
+                })
+                .collect(),
+            None => TextDiff::from_lines(&pretty(before), &pretty(after))
+                .unified_diff()
+                .context_radius(1)
+                .header("proposal", "edited")
+                .to_string(),
+        };
         Self { patch, unified }
     }
 
@@ -179,6 +191,41 @@ impl PayloadDiff {
     pub fn is_empty(&self) -> bool {
         self.patch.as_array().is_some_and(Vec::is_empty)
     }
+}
+
+/// The changed fields of two objects with the same keys, when every change is text to text.
+fn changed_texts<'a>(
+    before: &'a Value,
+    after: &'a Value,
+) -> Option<Vec<(&'a str, &'a str, &'a str)>> {
+    let (Value::Object(b), Value::Object(a)) = (before, after) else {
+        return None;
+    };
+    if b.len() != a.len() || b.keys().any(|k| !a.contains_key(k)) {
+        return None;
+    }
+    let mut texts = Vec::new();
+    for (key, old) in b {
+        let new = &a[key];
+        if old == new {
+            continue;
+        }
+        match (old, new) {
+            (Value::String(o), Value::String(n)) => {
+                texts.push((key.as_str(), o.as_str(), n.as_str()))
+            }
+            _ => return None,
+        }
+    }
+    (!texts.is_empty()).then_some(texts)
+}
+
+fn with_newline(s: &str) -> String {
+    let mut s = s.to_owned();
+    if !s.ends_with('\n') {
+        s.push('\n');
+    }
+    s
 }
 
 fn pretty(v: &Value) -> String {
@@ -278,19 +325,33 @@ mod tests {
             json!([{"op": "replace", "path": "/text", "value": "We will refund 45 EUR."}])
         );
         assert!(
-            d.unified
-                .contains("-  \"text\": \"We will refund 50 EUR.\""),
+            d.unified.contains("-We will refund 50 EUR."),
             "{}",
             d.unified
         );
         assert!(
-            d.unified
-                .contains("+  \"text\": \"We will refund 45 EUR.\""),
+            d.unified.contains("+We will refund 45 EUR."),
             "{}",
             d.unified
         );
         assert!(!d.is_empty());
         assert!(PayloadDiff::between(&before, &before).is_empty());
+    }
+
+    #[test]
+    fn text_edits_diff_by_line_and_other_edits_by_json() {
+        let before = json!({"text": "Hello Ana,\nwe fixed it.\nBest regards"});
+        let after = json!({"text": "Hello Ana,\nwe fixed it.\nKind regards, Quinn"});
+        let d = PayloadDiff::between(&before, &after);
+        assert!(d.unified.contains("--- proposal text"), "{}", d.unified);
+        assert!(
+            d.unified.contains("-Best regards\n+Kind regards, Quinn"),
+            "{}",
+            d.unified
+        );
+        assert!(!d.unified.contains("Hello Ana,\\n"), "{}", d.unified);
+        let d = PayloadDiff::between(&json!({"amount": 50}), &json!({"amount": 45}));
+        assert!(d.unified.contains("-  \"amount\": 50"), "{}", d.unified);
     }
 
     #[test]

@@ -617,7 +617,7 @@ async fn an_edit_waits_for_confirmation_and_the_edited_payload_becomes_final() {
         reviews[0]["diff"]["unified"]
             .as_str()
             .expect("unified")
-            .contains("+  \"text\": \"Hello, your invoice is attached.\"")
+            .contains("+Hello, your invoice is attached.")
     );
     assert_eq!(reviews[1]["stage"], "confirm");
 }
