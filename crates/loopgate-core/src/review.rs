@@ -171,18 +171,22 @@ impl PayloadDiff {
             Some(texts) => texts
                 .iter()
                 .map(|(key, old, new)| {
-                    TextDiff::from_lines(&with_newline(old), &with_newline(new))
+                    let (old, new) = (with_newline(old), with_newline(new));
+                    TextDiff::from_lines(&old, &new)
                         .unified_diff()
                         .context_radius(1)
                         .header(&format!("proposal {key}"), &format!("edited {key}"))
                         .to_string()
                 })
                 .collect(),
-            None => TextDiff::from_lines(&pretty(before), &pretty(after))
-                .unified_diff()
-                .context_radius(1)
-                .header("proposal", "edited")
-                .to_string(),
+            None => {
+                let (old, new) = (pretty(before), pretty(after));
+                TextDiff::from_lines(&old, &new)
+                    .unified_diff()
+                    .context_radius(1)
+                    .header("proposal", "edited")
+                    .to_string()
+            }
         };
         Self { patch, unified }
     }

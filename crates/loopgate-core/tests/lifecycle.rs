@@ -116,7 +116,8 @@ fn an_edit_records_its_diff_and_the_edited_payload_becomes_final() {
         json!([{"op": "replace", "path": "/text", "value": "Hello, your invoice is attached."}])
     );
     assert!(
-        diff.unified.contains("-Hello\n+Hello, your invoice is attached."),
+        diff.unified
+            .contains("-Hello\n+Hello, your invoice is attached."),
         "{}",
         diff.unified
     );

@@ -104,20 +104,28 @@
     });
   }
   let diffTimer = null;
+  let diffSeq = 0;
   function previewDiff() {
     if (!edited || !item) return;
+    // Only the answer to the latest request is shown: an earlier, slower one must not
+    // overwrite it.
+    const seq = ++diffSeq;
+    const box = document.getElementById("diff-preview");
     fetch("/items/" + item.dataset.item + "/diff", {
       method: "POST", credentials: "same-origin",
       headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
       body: JSON.stringify({ edited: edited.value }),
-    }).then(function (r) { return r.json(); }).then(function (d) {
-      const box = document.getElementById("diff-preview");
+    }).then(function (r) {
+      if (!r.ok) throw new Error(r.status);
+      return r.json();
+    }).then(function (d) {
+      if (seq !== diffSeq) return;
       box.textContent = "";
       if (d.error) { box.textContent = d.error; return; }
       if (!d.changed) return;
       const pre = document.createElement("pre");
       pre.className = "diff";
-      d.unified.split("\n").forEach(function (line) {
+      d.unified.replace(/\n$/, "").split("\n").forEach(function (line) {
         const span = document.createElement("span");
         if (line.startsWith("+") && !line.startsWith("+++")) span.className = "add";
         if (line.startsWith("-") && !line.startsWith("---")) span.className = "del";
@@ -125,6 +133,8 @@
         pre.appendChild(span);
       });
       box.appendChild(pre);
+    }).catch(function () {
+      if (seq === diffSeq) box.textContent = "The preview is unavailable; reload the page if this persists.";
     });
   }
   if (edited) {
@@ -136,7 +146,12 @@
     if (e.ctrlKey || e.metaKey || e.altKey) return;
     if (e.key === "Escape") { showHelp(false); if (typing(e)) e.target.blur(); return; }
     if (e.key === "Enter" && form && e.target === edited) {
-      if (!e.shiftKey) { e.preventDefault(); decide("edit"); }
+      if (e.shiftKey) return;
+      e.preventDefault();
+      // An unchanged draft is not an edit: the server would refuse it and the reviewer would
+      // land on an error page.
+      if (edits()) decide("edit");
+      else document.getElementById("diff-preview").textContent = "No changes to save. Press Esc, then a to approve as it is.";
       return;
     }
     if (typing(e)) return;

@@ -183,8 +183,12 @@ pub async fn login(
     Ok((jar, Redirect::to(&safe_next(form.next.as_deref()))).into_response())
 }
 
+/// A form that carries nothing but the CSRF token. In every form the token defaults to empty,
+/// so that a forged form without one is refused like one with a wrong token (403), not as a
+/// malformed form.
 #[derive(Debug, Deserialize)]
 pub struct CsrfForm {
+    #[serde(default)]
     csrf: String,
 }
 
@@ -372,8 +376,31 @@ pub async fn events(
 
 // --- reviewing -------------------------------------------------------------------------
 
+/// The item to review next: one the person already holds a live lease on, or else the most
+/// urgent one they may take, claimed. Returning to a held item first means "review next" never
+/// leaves an item leased to someone who moved on (a lease cannot be handed back early, so it
+/// would sit blocked until it lapsed).
 async fn claim_next(state: &AppState, viewer: &Viewer) -> Result<Option<Item>, WebError> {
     let p = &viewer.principal;
+    let now = state.clock().now();
+    let in_review = ItemFilter {
+        statuses: vec![Status::InReview],
+        limit: 500,
+        ..ItemFilter::default()
+    };
+    let held = state
+        .store()
+        .list_items(&p.workspace, &in_review)
+        .await?
+        .into_iter()
+        .find(|i| {
+            i.lease
+                .as_ref()
+                .is_some_and(|l| l.holder.id == p.id && l.expires_at > now)
+        });
+    if held.is_some() {
+        return Ok(held);
+    }
     Ok(state
         .store()
         .claim_next(
@@ -387,7 +414,7 @@ async fn claim_next(state: &AppState, viewer: &Viewer) -> Result<Option<Item>, W
                 lanes: Vec::new(),
                 lease_id: LeaseId::new(),
                 default_lease: state.settings().default_lease,
-                now: state.clock().now(),
+                now,
             },
         )
         .await?)
@@ -715,6 +742,7 @@ pub async fn item(
 
 #[derive(Debug, Deserialize)]
 pub struct DecisionForm {
+    #[serde(default)]
     csrf: String,
     lease_id: String,
     decision: String,
@@ -766,7 +794,13 @@ pub async fn decide(
             .as_ref()
             .map_or(&item.proposal.payload, |pd| &pd.payload);
         let target = views::edit_target(&item.proposal.payload);
-        let text = form.edited.clone().unwrap_or_default();
+        // Browsers send a textarea's line breaks as CRLF (HTML form encoding), while its value,
+        // the preview and the proposal use LF: without this every edited line would change.
+        let text = form
+            .edited
+            .as_deref()
+            .unwrap_or_default()
+            .replace("\r\n", "\n");
         Some(views::edited_payload(under_review, &target, &text).map_err(WebError::BadRequest)?)
     } else {
         None
@@ -1112,6 +1146,7 @@ pub async fn lead(
 
 #[derive(Debug, Deserialize)]
 pub struct KillSwitchForm {
+    #[serde(default)]
     csrf: String,
     policy: String,
     action: String,
@@ -1202,6 +1237,7 @@ pub async fn users(
 
 #[derive(Debug, Deserialize)]
 pub struct UserForm {
+    #[serde(default)]
     csrf: String,
     name: String,
     role: String,
