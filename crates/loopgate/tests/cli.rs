@@ -778,3 +778,102 @@ async fn a_key_of_another_workspace_cannot_see_this_ones_items_or_policies() {
         200
     );
 }
+
+/// Runs `loopgate users create` with `password` on standard input.
+fn create_user(tmp: &Path, data: &Path, args: &[&str], password: &str) -> Output {
+    use std::io::Write;
+    let mut child = loopgate(tmp)
+        .args(["users", "create", "--data"])
+        .arg(data)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("loopgate starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{password}\n").as_bytes())
+        .expect("password written");
+    child.wait_with_output().expect("loopgate finishes")
+}
+
+#[test]
+fn accounts_made_on_the_command_line_store_only_an_argon2_hash() {
+    let tmp = TempDir::new().unwrap();
+    let data = tmp.path().join("data");
+    let password = "a-long-enough-password";
+    let output = create_user(
+        tmp.path(),
+        &data,
+        &[
+            "--name",
+            "ana",
+            "--role",
+            "reviewer",
+            "--reviewer-roles",
+            "triage,quality",
+        ],
+        password,
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("account ana (reviewer)"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        stdout(&output).is_empty(),
+        "a given password is never echoed"
+    );
+
+    let db = open_db(&data);
+    let hash: String = db
+        .query_row(
+            "SELECT w.hash FROM passwords w JOIN principals p ON p.id = w.principal_id WHERE p.name = 'ana'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("a password row");
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    assert!(!hash.contains(password));
+    assert!(loopgate_server::web::session::verify_password(
+        password, &hash
+    ));
+    let roles: String = db
+        .query_row(
+            "SELECT reviewer_roles FROM principals WHERE name = 'ana'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(roles, r#"["triage","quality"]"#);
+}
+
+#[test]
+fn weak_passwords_and_agent_accounts_are_refused() {
+    let tmp = TempDir::new().unwrap();
+    let data = tmp.path().join("data");
+    let short = create_user(
+        tmp.path(),
+        &data,
+        &["--name", "bo", "--role", "lead"],
+        "short",
+    );
+    assert!(!short.status.success());
+    assert!(
+        stderr(&short).contains("at least 10 characters"),
+        "{}",
+        stderr(&short)
+    );
+    let agent = create_user(
+        tmp.path(),
+        &data,
+        &["--name", "bot", "--role", "agent"],
+        "a-long-enough-password",
+    );
+    assert!(!agent.status.success());
+    assert!(stderr(&agent).contains("API key"), "{}", stderr(&agent));
+}
