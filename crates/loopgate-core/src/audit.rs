@@ -52,6 +52,12 @@ string_enum!(
         KillSwitchTripped => "kill_switch_tripped",
         /// A policy's kill switch was reset by a lead.
         KillSwitchReset => "kill_switch_reset",
+        /// A quality reviewer leased an auto-approved item's audit.
+        AuditClaimed => "audit_claimed",
+        /// An auto-approved item was audited: escaped or not.
+        Audited => "audited",
+        /// A policy's derived thresholds or calibrator changed.
+        ThresholdsChanged => "thresholds_changed",
     }
 );
 

@@ -57,14 +57,77 @@ pub struct PolicySpec {
     pub description: Option<String>,
 }
 
-/// Confidence thresholds, probabilities with `0 <= reject_below <= approve_at <= 1`.
+/// Confidence thresholds, in one of two forms: fixed probabilities
+/// (`0 <= reject_below <= approve_at <= 1`), or a target escape rate from which Loopgate derives
+/// them by Learn-then-Test on the policy's labelled outcomes (`target_escape`, `confidence`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Thresholds {
-    /// Calibrated confidence at or above this is approved without a person (U).
-    pub approve_at: Probability,
-    /// Calibrated confidence below this is rejected without a person (L).
-    pub reject_below: Probability,
+    /// Fixed: calibrated confidence at or above this is approved without a person (U).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approve_at: Option<Probability>,
+    /// Fixed: calibrated confidence below this is rejected without a person (L).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reject_below: Option<Probability>,
+    /// Target: the largest share of auto-approved items that may be wrong, in (0, 0.5].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_escape: Option<Probability>,
+    /// Target: the probability that the derived thresholds meet the target; 0.95 by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<Probability>,
+}
+
+impl Thresholds {
+    /// Fixed thresholds `(approve_at, reject_below)`, when the policy gives them.
+    pub fn fixed(&self) -> Option<(Probability, Probability)> {
+        self.approve_at.zip(self.reject_below)
+    }
+
+    /// The target `(escape rate, confidence)`, when the policy gives one.
+    pub fn target(&self) -> Option<(f64, f64)> {
+        self.target_escape
+            .map(|a| (a.get(), self.confidence.map_or(0.95, Probability::get)))
+    }
+
+    fn problems(&mut self) -> Vec<String> {
+        let fixed = self.approve_at.is_some() || self.reject_below.is_some();
+        let target = self.target_escape.is_some() || self.confidence.is_some();
+        let mut problems = Vec::new();
+        match (fixed, target) {
+            (true, false) => match self.fixed() {
+                Some((u, l)) if l > u => problems.push(format!(
+                    "thresholds.reject_below ({l}) must not exceed thresholds.approve_at ({u})"
+                )),
+                Some(_) => {}
+                None => problems.push(
+                    "thresholds: fixed thresholds need both approve_at and reject_below".to_owned(),
+                ),
+            },
+            (false, true) => {
+                match self.target_escape {
+                    Some(a) if a.get() > 0.0 && a.get() <= 0.5 => {}
+                    Some(a) => problems.push(format!(
+                        "thresholds.target_escape must be in (0, 0.5], got {a}"
+                    )),
+                    None => problems.push(
+                        "thresholds: a target needs target_escape (confidence is optional)".to_owned(),
+                    ),
+                }
+                match self.confidence {
+                    Some(c) if c.get() <= 0.0 || c.get() >= 1.0 => problems.push(format!(
+                        "thresholds.confidence must be strictly between 0 and 1, got {c}"
+                    )),
+                    Some(_) => {}
+                    None => self.confidence = Probability::new(0.95),
+                }
+            }
+            _ => problems.push(
+                "thresholds: give either approve_at and reject_below, or target_escape (and optionally confidence)"
+                    .to_owned(),
+            ),
+        }
+        problems
+    }
 }
 
 /// SLA targets per lane in seconds, and the rule that tightens them for sensitive customers.
@@ -334,12 +397,7 @@ impl PolicySpec {
     pub fn validate(mut self) -> Result<Policy, Vec<String>> {
         let mut problems = Vec::new();
 
-        if self.thresholds.reject_below > self.thresholds.approve_at {
-            problems.push(format!(
-                "thresholds.reject_below ({}) must not exceed thresholds.approve_at ({})",
-                self.thresholds.reject_below, self.thresholds.approve_at
-            ));
-        }
+        problems.extend(self.thresholds.problems());
 
         for (lane, sla) in [
             ("P0", self.sla.p0),
@@ -482,6 +540,21 @@ mod tests {
         assert_eq!(policy.sla.p0.first_review, 900);
         assert_eq!(policy.routing.default_lane, Lane::P2);
         assert!(!policy.needs_two_people());
+    }
+
+    #[test]
+    fn thresholds_are_fixed_or_a_target_never_both() {
+        let base = |th: serde_json::Value| {
+            spec(json!({"name": "p", "kind": "label", "thresholds": th})).validate()
+        };
+        let target = base(json!({"target_escape": 0.01})).unwrap();
+        assert_eq!(target.thresholds.target(), Some((0.01, 0.95)));
+        assert_eq!(target.thresholds.fixed(), None);
+        assert!(base(json!({"target_escape": 0.01, "approve_at": 0.9})).is_err());
+        assert!(base(json!({"approve_at": 0.9})).is_err());
+        assert!(base(json!({})).is_err());
+        assert!(base(json!({"target_escape": 0.7})).is_err());
+        assert!(base(json!({"target_escape": 0.01, "confidence": 1.0})).is_err());
     }
 
     #[test]

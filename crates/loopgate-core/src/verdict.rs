@@ -54,6 +54,35 @@ pub struct NoveltyFinding {
     pub level: f64,
 }
 
+/// The thresholds in force for one verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EffectiveThresholds {
+    /// Approve at or above this calibrated confidence; never when absent.
+    pub approve_at: Option<Probability>,
+    /// Reject below this calibrated confidence; never when absent.
+    pub reject_below: Option<Probability>,
+    /// Where they come from, for the reasons (e.g. `certified on 2,400 outcomes`).
+    pub basis: String,
+}
+
+impl EffectiveThresholds {
+    /// The thresholds a policy gives itself: its fixed ones, or none yet for a target policy.
+    pub fn of(policy: &Policy) -> Self {
+        match policy.thresholds.fixed() {
+            Some((u, l)) => Self {
+                approve_at: Some(u),
+                reject_below: Some(l),
+                basis: "fixed".to_owned(),
+            },
+            None => Self {
+                approve_at: None,
+                reject_below: None,
+                basis: "target not yet certified: too few labelled outcomes".to_owned(),
+            },
+        }
+    }
+}
+
 /// Everything outside the submission and policy that the pipeline depends on.
 pub struct VerdictContext<'a> {
     /// The time of the verdict; SLA deadlines count from it.
@@ -64,6 +93,8 @@ pub struct VerdictContext<'a> {
     pub kill_switch: Option<&'a str>,
     /// Set when the novelty check flagged the input.
     pub novelty: Option<NoveltyFinding>,
+    /// Thresholds derived for a target policy; `None` uses [`EffectiveThresholds::of`].
+    pub thresholds: Option<EffectiveThresholds>,
 }
 
 impl std::fmt::Debug for VerdictContext<'_> {
@@ -251,31 +282,37 @@ pub fn decide(policy: &Policy, submission: &Submission, ctx: &VerdictContext<'_>
     }
 
     // 4. Band.
-    let t = policy.thresholds;
-    let (band, code, message) = if calibrated >= t.approve_at {
-        (
+    let t = ctx
+        .thresholds
+        .clone()
+        .unwrap_or_else(|| EffectiveThresholds::of(policy));
+    let show = |p: Option<Probability>| p.map_or("none".to_owned(), |p| format!("{p}"));
+    // Fixed thresholds need no explanation; derived ones say where they come from.
+    let basis = if t.basis == "fixed" {
+        String::new()
+    } else {
+        format!(" ({})", t.basis)
+    };
+    let (band, code, message) = match (t.approve_at, t.reject_below) {
+        (Some(u), _) if calibrated >= u => (
             Band::Approve,
             ReasonCode::AboveApproveThreshold,
-            format!("confidence {calibrated:.4} >= approve_at {}", t.approve_at),
-        )
-    } else if calibrated < t.reject_below {
-        (
+            format!("confidence {calibrated:.4} >= approve_at {u}{basis}"),
+        ),
+        (_, Some(l)) if calibrated < l => (
             Band::Reject,
             ReasonCode::BelowRejectThreshold,
-            format!(
-                "confidence {calibrated:.4} < reject_below {}",
-                t.reject_below
-            ),
-        )
-    } else {
-        (
+            format!("confidence {calibrated:.4} < reject_below {l}{basis}"),
+        ),
+        (u, l) => (
             Band::Review,
             ReasonCode::BetweenThresholds,
             format!(
-                "confidence {calibrated:.4} between reject_below {} and approve_at {}",
-                t.reject_below, t.approve_at
+                "confidence {calibrated:.4} between reject_below {} and approve_at {}{basis}",
+                show(l),
+                show(u)
             ),
-        )
+        ),
     };
     reasons.push(Reason {
         step: Step::Band,

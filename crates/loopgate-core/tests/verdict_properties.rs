@@ -39,8 +39,10 @@ fn confidence(l: f64, u: f64) -> impl Strategy<Value = f64> {
 fn policy_with(l: f64, u: f64, overrides: Value) -> Policy {
     let mut spec = policy_spec(overrides);
     spec.thresholds = Thresholds {
-        approve_at: Probability::new(u).unwrap(),
-        reject_below: Probability::new(l).unwrap(),
+        approve_at: Probability::new(u),
+        reject_below: Probability::new(l),
+        target_escape: None,
+        confidence: None,
     };
     spec.validate().expect("valid policy")
 }

@@ -6,8 +6,10 @@
 //! server sharing the database would need.
 
 pub mod error;
+pub mod export;
 pub mod extract;
 pub mod keys;
+pub mod learning;
 pub mod routes;
 pub mod state;
 pub mod views;
@@ -33,7 +35,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{ApiError, ErrorCode};
-use crate::routes::{audit, codes, health, items, keys as key_routes, policies, reviews};
+use crate::routes::{audit, codes, health, items, keys as key_routes, learning as learn_routes, policies, reviews};
 pub use crate::state::{AppState, Settings};
 
 #[derive(OpenApi)]
@@ -52,6 +54,7 @@ pub use crate::state::{AppState, Settings};
         (name = "policies", description = "How items are decided"),
         (name = "audit", description = "The tamper-evident audit trail"),
         (name = "keys", description = "API keys and principals"),
+        (name = "learning", description = "Calibration, derived thresholds, audits, escape rate, kill switch, export"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]
@@ -90,6 +93,16 @@ fn api(settings: &Settings) -> OpenApiRouter<AppState> {
         .routes(routes!(key_routes::revoke_key))
         .routes(routes!(key_routes::me))
         .routes(routes!(audit::verify))
+        .routes(routes!(learn_routes::learning_view))
+        .routes(routes!(learn_routes::refit))
+        .routes(routes!(learn_routes::calibration))
+        .routes(routes!(learn_routes::what_if))
+        .routes(routes!(learn_routes::promote))
+        .routes(routes!(learn_routes::kill_switch))
+        .routes(routes!(learn_routes::escape_rate))
+        .routes(routes!(learn_routes::claim_audit))
+        .routes(routes!(learn_routes::audit_verdict))
+        .routes(routes!(learn_routes::export))
 }
 
 /// The OpenAPI document of every route the server serves.
@@ -152,6 +165,33 @@ pub fn spawn_workers(state: AppState, interval: Duration) -> tokio::task::JoinHa
                 Ok(0) => {}
                 Ok(n) => tracing::info!(expired = n, "returned lapsed leases to their queues"),
                 Err(e) => tracing::warn!(error = %e, "lease expiry failed; will retry"),
+            }
+        }
+    })
+}
+
+/// Refits every policy's calibrator and derived thresholds every `interval`. Several servers
+/// may run it at once: a refit is a pure function of the stored outcomes.
+pub fn spawn_refits(state: AppState, interval: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let policies = match state.store().all_policies().await {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(error = %e, "refit: cannot list policies; will retry");
+                    continue;
+                }
+            };
+            for (ws, name) in policies {
+                let Ok(Some(stored)) = state.store().get_policy(&ws, &name).await else {
+                    continue;
+                };
+                if let Err(e) = learning::refit(state.store(), &ws, &stored.policy, state.clock().now()).await {
+                    tracing::warn!(error = %e, policy = %name, "refit failed; will retry");
+                }
             }
         }
     })

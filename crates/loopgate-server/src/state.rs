@@ -27,6 +27,8 @@ pub struct Settings {
     pub max_page: u32,
     /// Mark session cookies `Secure` (serve over HTTPS, directly or behind a proxy).
     pub secure_cookies: bool,
+    /// Seed of audit sampling; random when absent. Tests fix it to check the rate.
+    pub audit_seed: Option<u64>,
 }
 
 impl Default for Settings {
@@ -39,6 +41,7 @@ impl Default for Settings {
             max_wait_seconds: 60,
             max_page: 500,
             secure_cookies: false,
+            audit_seed: None,
         }
     }
 }
@@ -55,19 +58,26 @@ struct Inner {
     clock: Arc<dyn Clock>,
     settings: Settings,
     watchers: Watchers,
+    audit_dice: std::sync::Mutex<rand::rngs::StdRng>,
 }
 
 impl AppState {
     /// State over a store, a clock and settings. Starts the task that wakes long-polls when the
     /// store reports a change, so it must be called inside a Tokio runtime.
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, settings: Settings) -> Self {
+        use rand::SeedableRng;
         let watchers = Watchers::start(store.subscribe());
+        let audit_dice = std::sync::Mutex::new(match settings.audit_seed {
+            Some(seed) => rand::rngs::StdRng::seed_from_u64(seed),
+            None => rand::rngs::StdRng::from_rng(&mut rand::rng()),
+        });
         Self {
             inner: Arc::new(Inner {
                 store,
                 clock,
                 settings,
                 watchers,
+                audit_dice,
             }),
         }
     }
@@ -90,6 +100,19 @@ impl AppState {
     /// The settings.
     pub fn settings(&self) -> &Settings {
         &self.inner.settings
+    }
+
+    /// Whether an auto-approved item is audited, with probability `rate`.
+    pub fn sample_audit(&self, rate: f64) -> bool {
+        use rand::RngExt;
+        rate > 0.0
+            && self
+                .inner
+                .audit_dice
+                .lock()
+                .expect("audit dice mutex poisoned")
+                .random::<f64>()
+                < rate
     }
 
     /// The long-poll watchers.

@@ -680,11 +680,7 @@ async fn propose_approval(app: &App, tom: &loopgate_core::Principal, id: loopgat
             &ws,
             id,
             Box::new(move |item| {
-                let (event, review) = item.decide(&reviewer, &request, &Default::default(), now)?;
-                Ok(loopgate_store::Effects {
-                    events: vec![event],
-                    review: Some(review),
-                })
+                loopgate_server::learning::decide(item, &reviewer, &request, &Default::default(), now)
             }),
         )
         .await

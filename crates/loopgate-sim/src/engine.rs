@@ -158,6 +158,7 @@ pub fn run_loop(
                 .map_or(&Uncalibrated as &dyn Calibrator, |c| c as &dyn Calibrator),
             kill_switch: tripped_until.map(|_| "audited escapes spiked"),
             novelty: None,
+            thresholds: None,
         };
         let route = verdict::decide(&policy, &submission, &ctx);
 

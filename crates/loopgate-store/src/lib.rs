@@ -35,6 +35,104 @@ pub struct Effects {
     pub events: Vec<AuditEvent>,
     /// A review to record.
     pub review: Option<Review>,
+    /// A labelled outcome of the AI's proposal, for the learning loop.
+    pub outcome: Option<NewOutcome>,
+}
+
+/// Where a labelled outcome comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeSource {
+    /// People decided the item while the policy was live.
+    Review,
+    /// People decided the item while the policy ran in shadow mode.
+    Shadow,
+    /// An auto-approved item was sampled and judged afterwards.
+    Audit,
+}
+
+impl OutcomeSource {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutcomeSource::Review => "review",
+            OutcomeSource::Shadow => "shadow",
+            OutcomeSource::Audit => "audit",
+        }
+    }
+}
+
+/// A human judgement of one proposal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewOutcome {
+    /// The policy.
+    pub policy: PolicyName,
+    /// The item.
+    pub item_id: ItemId,
+    /// Where the judgement comes from.
+    pub source: OutcomeSource,
+    /// The proposal's raw confidence.
+    pub score: f64,
+    /// Whether people judged the proposal right as it was.
+    pub correct: bool,
+    /// The probability that the item was labelled at all (1, or the audit rate).
+    pub inclusion: f64,
+    /// For label policies: the input text.
+    pub text: Option<String>,
+    /// For label policies: the proposed label.
+    pub proposed: Option<String>,
+    /// For label policies: the label people settled on.
+    pub label: Option<String>,
+}
+
+/// A stored outcome.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutcomeRow {
+    /// Increasing id: the order outcomes were recorded in.
+    pub id: i64,
+    /// The item.
+    pub item_id: ItemId,
+    /// Where it comes from.
+    pub source: OutcomeSource,
+    /// Raw confidence.
+    pub score: f64,
+    /// Judged right.
+    pub correct: bool,
+    /// Probability of being labelled.
+    pub inclusion: f64,
+    /// Input text (label policies).
+    pub text: Option<String>,
+    /// Proposed label (label policies).
+    pub proposed: Option<String>,
+    /// Final label (label policies).
+    pub label: Option<String>,
+    /// When it was recorded.
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// An audit of an auto-approved item.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditTask {
+    /// The audit's id.
+    pub id: String,
+    /// The item's policy.
+    pub policy: PolicyName,
+    /// The audited item.
+    pub item_id: ItemId,
+    /// The probability it was sampled with.
+    pub probability: f64,
+    /// `pending`, `in_review` or `done`.
+    pub status: String,
+    /// The current lease, while in review.
+    pub lease_id: Option<LeaseId>,
+    /// Who holds it.
+    pub holder: Option<PrincipalId>,
+    /// When the lease lapses.
+    pub lease_expires_at: Option<DateTime<Utc>>,
+    /// The verdict: whether a wrong proposal escaped.
+    pub escaped: Option<bool>,
+    /// When it was sampled.
+    pub created_at: DateTime<Utc>,
 }
 
 /// A change to one item, run inside the store's transaction on the current version of the item.
@@ -48,6 +146,8 @@ pub struct NewItem {
     pub item: Item,
     /// Ties a retried submit to the first one.
     pub idempotency: Option<IdempotencyClaim>,
+    /// When the item was sampled for audit: the sampling probability.
+    pub audit: Option<f64>,
 }
 
 /// An `Idempotency-Key` and a hash of the request it came with.
@@ -447,6 +547,79 @@ pub trait Store: Send + Sync + Debug {
         look_ahead: Duration,
         since: Timestamp,
     ) -> StoreResult<QueueStats>;
+
+    /// A policy's outcomes with id above `after`, oldest first, at most `limit`.
+    async fn outcomes(
+        &self,
+        workspace: &WorkspaceId,
+        policy: &PolicyName,
+        after: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<OutcomeRow>>;
+    /// A policy's learned state (opaque JSON owned by the server).
+    async fn policy_state(&self, workspace: &WorkspaceId, policy: &PolicyName) -> StoreResult<Option<serde_json::Value>>;
+    /// Stores a policy's learned state, with an audit event when something a person relies on
+    /// changed.
+    async fn put_policy_state(
+        &self,
+        workspace: &WorkspaceId,
+        policy: &PolicyName,
+        state: serde_json::Value,
+        event: Option<AuditEvent>,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+    /// The policies of every workspace, as (workspace, policy) pairs.
+    async fn all_policies(&self) -> StoreResult<Vec<(WorkspaceId, PolicyName)>>;
+
+    /// Leases the oldest pending audit (or one whose lease lapsed) to `reviewer` until `until`.
+    async fn claim_audit(
+        &self,
+        workspace: &WorkspaceId,
+        reviewer: AuditActor,
+        lease_id: LeaseId,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<Option<(AuditTask, Item)>>;
+    /// Records an audit's verdict under its lease, with the outcome it makes. `Conflict` when
+    /// the lease is not the audit's current one or has lapsed.
+    #[allow(clippy::too_many_arguments)]
+    async fn record_audit(
+        &self,
+        workspace: &WorkspaceId,
+        audit: &str,
+        lease_id: LeaseId,
+        reviewer: AuditActor,
+        escaped: bool,
+        detail: serde_json::Value,
+        now: Timestamp,
+    ) -> StoreResult<(AuditTask, Item)>;
+    /// A policy's audits, sampled and done.
+    async fn audits(&self, workspace: &WorkspaceId, policy: &PolicyName) -> StoreResult<Vec<AuditTask>>;
+    /// How many of a policy's items were auto-approved.
+    async fn auto_approved(&self, workspace: &WorkspaceId, policy: &PolicyName) -> StoreResult<u64>;
+
+    /// A policy's embedded model and the last outcome id it learned from.
+    async fn model(&self, workspace: &WorkspaceId, policy: &PolicyName) -> StoreResult<Option<(Vec<u8>, i64)>>;
+    /// Saves a policy's embedded model.
+    async fn put_model(
+        &self,
+        workspace: &WorkspaceId,
+        policy: &PolicyName,
+        bytes: Vec<u8>,
+        through: i64,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+
+    /// Items people decided (approved, edited, rejected) and updated after `since`, oldest
+    /// first, from after `after` (an item id) on, at most `limit`.
+    async fn decided_items(
+        &self,
+        workspace: &WorkspaceId,
+        since: Timestamp,
+        policy: Option<&PolicyName>,
+        after: Option<ItemId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Item>>;
 
     /// Changes to items, as they are committed. A lagging subscriber misses events and must
     /// re-read what it waits for.

@@ -20,6 +20,9 @@ pub struct Config {
     pub lease_seconds: u32,
     /// Seconds between sweeps that return lapsed leases to their queues.
     pub lease_sweep_seconds: u32,
+    /// Seconds between refits of every policy's calibrator and derived thresholds
+    /// (`LOOPGATE_REFIT_SECONDS`).
+    pub refit_seconds: u32,
     /// Admin key registered on an empty store, so scripts can start from nothing
     /// (`LOOPGATE_BOOTSTRAP_ADMIN_KEY`).
     pub bootstrap_admin_key: Option<SecretString>,
@@ -31,6 +34,7 @@ struct Defaults {
     data: &'static str,
     lease_seconds: u32,
     lease_sweep_seconds: u32,
+    refit_seconds: u32,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -38,6 +42,7 @@ const DEFAULTS: Defaults = Defaults {
     data: "./loopgate-data",
     lease_seconds: 300,
     lease_sweep_seconds: 1,
+    refit_seconds: 60,
 };
 
 /// Values given on the command line; `None` leaves the lower layers' value.

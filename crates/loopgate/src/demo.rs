@@ -82,6 +82,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 
     let state = AppState::new(store, clock.clone(), Settings::default());
     loopgate_server::spawn_workers(state.clone(), Duration::from_secs(1));
+    loopgate_server::spawn_refits(state.clone(), Duration::from_secs(30));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

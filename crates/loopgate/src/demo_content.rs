@@ -2947,6 +2947,7 @@ mod tests {
             calibrator: &Uncalibrated,
             kill_switch: None,
             novelty: None,
+            thresholds: None,
         };
         let mut statuses: BTreeMap<(String, Status), usize> = BTreeMap::new();
         let mut lanes = BTreeSet::new();

@@ -89,6 +89,7 @@ pub fn ctx(now: Timestamp) -> VerdictContext<'static> {
         calibrator: &Uncalibrated,
         kill_switch: None,
         novelty: None,
+        thresholds: None,
     }
 }
 

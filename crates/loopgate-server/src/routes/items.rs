@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use loopgate_core::audit::AuditEntry;
-use loopgate_core::verdict::{self, VerdictContext};
+use loopgate_core::verdict::{self, Calibrator, VerdictContext};
 use loopgate_core::{
     Item, ItemId, Lane, Permission, PolicyName, Principal, Review, Status, Submission, Uncalibrated,
 };
@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, ErrorBody, ErrorCode};
+use crate::learning::PolicyState;
 use crate::extract::{ApiPath, ApiQuery, Auth, JsonBody, item_id};
 use crate::state::AppState;
 use crate::views::{BatchResult, ItemPage, ItemView};
@@ -191,16 +192,16 @@ async fn route_and_store(
         }
     }
 
-    // A tripped kill switch sends every item of its policy to people.
+    // A tripped kill switch sends every item of its policy to people; each policy's learned
+    // state brings its calibrator and derived thresholds.
     let mut switches: BTreeMap<PolicyName, String> = BTreeMap::new();
+    let mut learned: BTreeMap<PolicyName, PolicyState> = BTreeMap::new();
     for name in policies.keys() {
-        if let Some(k) = state
-            .store()
-            .kill_switch(&principal.workspace, name)
-            .await?
-        {
+        if let Some(k) = state.store().kill_switch(&principal.workspace, name).await? {
             switches.insert(name.clone(), k.reason);
         }
+        let stored = state.store().policy_state(&principal.workspace, name).await?;
+        learned.insert(name.clone(), PolicyState::from_json(stored));
     }
     let now = state.clock().now();
     let submitter = principal.actor();
@@ -222,11 +223,16 @@ async fn route_and_store(
                     serde_json::to_vec(&s).expect("a submission always serialises"),
                 )),
             });
+            let learned = &learned[&s.policy];
+            let calibrator = learned.calibrator();
             let ctx = VerdictContext {
                 now,
-                calibrator: &Uncalibrated,
+                calibrator: calibrator
+                    .as_ref()
+                    .map_or(&Uncalibrated as &dyn Calibrator, |c| c as &dyn Calibrator),
                 kill_switch: switches.get(&s.policy).map(String::as_str),
                 novelty: None,
+                thresholds: Some(learned.thresholds(&stored.policy)),
             };
             let route = verdict::decide(&stored.policy, &s, &ctx);
             let item = Item::new(
@@ -239,7 +245,14 @@ async fn route_and_store(
                 submitter.clone(),
                 now,
             );
-            NewItem { item, idempotency }
+            let audit = (item.status == Status::AutoApproved
+                && state.sample_audit(stored.policy.audit_rate.get()))
+            .then(|| stored.policy.audit_rate.get());
+            NewItem {
+                item,
+                idempotency,
+                audit,
+            }
         })
         .collect();
     state

@@ -5,5 +5,6 @@ pub mod codes;
 pub mod health;
 pub mod items;
 pub mod keys;
+pub mod learning;
 pub mod policies;
 pub mod reviews;

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use loopgate_core::lifecycle::Reviewer;
 use loopgate_core::{DecisionRequest, Lane, LeaseId, Permission, Role};
-use loopgate_store::{ClaimRequest, Effects};
+use loopgate_store::ClaimRequest;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -121,13 +121,7 @@ pub async fn decide(
         .mutate_item(
             ws,
             id,
-            Box::new(move |item| {
-                let (event, review) = item.decide(&reviewer, &request, &known, now)?;
-                Ok(Effects {
-                    events: vec![event],
-                    review: Some(review),
-                })
-            }),
+            Box::new(move |item| crate::learning::decide(item, &reviewer, &request, &known, now)),
         )
         .await?;
     Ok(Json(ItemView::new(item, state.clock().now())))

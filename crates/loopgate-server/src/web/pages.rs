@@ -20,7 +20,7 @@ use loopgate_core::{
     AccessRole, Decision, DecisionRequest, Item, ItemId, Lane, LeaseId, PayloadDiff, Permission,
     PolicyName, Role, Rubric, Status, WorkspaceId,
 };
-use loopgate_store::{ClaimRequest, Effects, ItemFilter, NewAccount, NewSession, StoreError};
+use loopgate_store::{ClaimRequest, ItemFilter, NewAccount, NewSession, StoreError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio_stream::wrappers::BroadcastStream;
@@ -840,13 +840,7 @@ pub async fn decide(
         .mutate_item(
             &p.workspace,
             id,
-            Box::new(move |item| {
-                let (event, review) = item.decide(&reviewer, &request, &known, now)?;
-                Ok(Effects {
-                    events: vec![event],
-                    review: Some(review),
-                })
-            }),
+            Box::new(move |item| crate::learning::decide(item, &reviewer, &request, &known, now)),
         )
         .await;
     match result {
@@ -1131,8 +1125,15 @@ pub async fn lead(
                     version: sp.version,
                     kind: sp.policy.kind.to_string(),
                     mode: sp.policy.mode.to_string(),
-                    approve_at: format!("{:.3}", sp.policy.thresholds.approve_at.get()),
-                    reject_below: format!("{:.3}", sp.policy.thresholds.reject_below.get()),
+                    approve_at: sp.policy.thresholds.approve_at.map_or_else(
+                        || sp.policy.thresholds.target().map_or("–".into(), |(a, _)| format!("target {a}")),
+                        |u| format!("{:.3}", u.get()),
+                    ),
+                    reject_below: sp
+                        .policy
+                        .thresholds
+                        .reject_below
+                        .map_or("–".into(), |l| format!("{:.3}", l.get())),
                     two_person: sp.policy.needs_two_people(),
                     tripped: switch.is_some(),
                     tripped_by: switch.map(|k| k.tripped_by.clone()).unwrap_or_default(),

@@ -17,7 +17,7 @@ use loopgate_core::audit::{
 };
 use loopgate_core::clock::to_millis;
 use loopgate_core::{
-    Item, ItemId, KeyId, Lane, Policy, PolicyName, PolicySpec, Principal, PrincipalId, Review,
+    Item, ItemId, KeyId, Lane, LeaseId, Policy, PolicyName, PolicySpec, Principal, PrincipalId, Review,
     Role, Status, Timestamp, WorkspaceId,
 };
 use r2d2_sqlite::SqliteConnectionManager;
@@ -26,12 +26,13 @@ use rusqlite_migration::{M, Migrations};
 use serde_json::json;
 use tokio::sync::broadcast;
 
-use self::rows::{AUDIT_COLUMNS, Chain, PRINCIPAL_COLUMNS, parse, time};
+use self::rows::{AUDIT_COLUMNS, AUDIT_TASK_COLUMNS, Chain, PRINCIPAL_COLUMNS, parse, time};
 use self::writer::Writer;
 use crate::{
-    ChainReport, ClaimRequest, CodeRecord, HistoryEntry, Inserted, ItemChanged, ItemFilter,
-    ItemMutation, KeyRecord, KillSwitch, NewAccount, NewItem, NewKey, NewSession, QueueStats,
-    Session, Store, StoreError, StoreResult, StoredPolicy,
+    AuditTask, ChainReport, ClaimRequest, CodeRecord, HistoryEntry, Inserted, ItemChanged,
+    ItemFilter, ItemMutation, KeyRecord, KillSwitch, NewAccount, NewItem, NewKey, NewOutcome,
+    NewSession, OutcomeRow, OutcomeSource, QueueStats, Session, Store, StoreError, StoreResult,
+    StoredPolicy,
 };
 
 /// File name of the database inside the data directory.
@@ -48,6 +49,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!(
             "../../migrations/sqlite/0002_people_and_switches.sql"
         )),
+        M::up(include_str!("../../migrations/sqlite/0003_learning.sql")),
     ])
 }
 
@@ -555,6 +557,20 @@ impl Store for SqliteStore {
                         ])?;
                     }
                     rows::insert_item(c, &new.item)?;
+                    if let Some(probability) = new.audit {
+                        c.prepare_cached(
+                            "INSERT INTO audits (id, workspace, policy, item_id, probability, status, created_at)
+                             VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6)",
+                        )?
+                        .execute(params![
+                            LeaseId::new().to_string(),
+                            ws.as_str(),
+                            new.item.policy.as_str(),
+                            new.item.id.to_string(),
+                            probability,
+                            to_millis(new.item.created_at)
+                        ])?;
+                    }
                     chain.append(c, new.item.created_at, new.item.submitted_event())?;
                     changed.push(rows::changed(&new.item));
                     out.push(Inserted {
@@ -635,6 +651,9 @@ impl Store for SqliteStore {
                 rows::update_item(c, &item)?;
                 if let Some(review) = &effects.review {
                     rows::insert_review(c, &ws, review)?;
+                }
+                if let Some(outcome) = &effects.outcome {
+                    rows::insert_outcome(c, &ws, outcome, item.updated_at)?;
                 }
                 let mut chain = Chain::load(c, &ws)?;
                 for event in effects.events {
@@ -1095,6 +1114,323 @@ impl Store for SqliteStore {
         let ws = workspace.clone();
         self.read(move |c| rows::queue_stats(c, &ws, now, look_ahead, since))
             .await
+    }
+
+    async fn outcomes(
+        &self,
+        workspace: &WorkspaceId,
+        policy: &PolicyName,
+        after: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<OutcomeRow>> {
+        let (ws, policy) = (workspace.clone(), policy.clone());
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, item_id, source, score, correct, inclusion, text, proposed, label, recorded_at
+                 FROM outcomes WHERE workspace = ?1 AND policy = ?2 AND id > ?3 ORDER BY id LIMIT ?4",
+            )?;
+            let mut rows = stmt.query(params![ws.as_str(), policy.as_str(), after, limit])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                let item: String = r.get(1)?;
+                let source: String = r.get(2)?;
+                out.push(OutcomeRow {
+                    id: r.get(0)?,
+                    item_id: parse(&item, "item id")?,
+                    source: match source.as_str() {
+                        "review" => OutcomeSource::Review,
+                        "shadow" => OutcomeSource::Shadow,
+                        "audit" => OutcomeSource::Audit,
+                        other => return Err(StoreError::Internal(format!("stored outcome source {other:?}"))),
+                    },
+                    score: r.get(3)?,
+                    correct: r.get(4)?,
+                    inclusion: r.get(5)?,
+                    text: r.get(6)?,
+                    proposed: r.get(7)?,
+                    label: r.get(8)?,
+                    recorded_at: time(r.get(9)?)?,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn policy_state(&self, workspace: &WorkspaceId, policy: &PolicyName) -> StoreResult<Option<serde_json::Value>> {
+        let (ws, policy) = (workspace.clone(), policy.clone());
+        self.read(move |c| {
+            let state: Option<String> = c
+                .prepare_cached("SELECT state FROM policy_state WHERE workspace = ?1 AND policy = ?2")?
+                .query_row(params![ws.as_str(), policy.as_str()], |r| r.get(0))
+                .optional()?;
+            state.map(|s| Ok(serde_json::from_str(&s)?)).transpose()
+        })
+        .await
+    }
+
+    async fn put_policy_state(
+        &self,
+        workspace: &WorkspaceId,
+        policy: &PolicyName,
+        state: serde_json::Value,
+        event: Option<AuditEvent>,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let (ws, policy) = (workspace.clone(), policy.clone());
+        self.writer
+            .write(move |c, _| {
+                c.execute(
+                    "INSERT INTO policy_state (workspace, policy, state, updated_at) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (workspace, policy) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+                    params![ws.as_str(), policy.as_str(), serde_json::to_string(&state)?, to_millis(now)],
+                )?;
+                if let Some(event) = event {
+                    let mut chain = Chain::load(c, &ws)?;
+                    chain.append(c, now, event)?;
+                    chain.save(c)?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn all_policies(&self) -> StoreResult<Vec<(WorkspaceId, PolicyName)>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached("SELECT workspace, name FROM policies ORDER BY workspace, name")?;
+            let pairs: Vec<(String, String)> = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?;
+            pairs
+                .into_iter()
+                .map(|(w, p)| Ok((parse(&w, "workspace")?, parse(&p, "policy name")?)))
+                .collect()
+        })
+        .await
+    }
+
+    async fn claim_audit(
+        &self,
+        workspace: &WorkspaceId,
+        reviewer: AuditActor,
+        lease_id: LeaseId,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<Option<(AuditTask, Item)>> {
+        let ws = workspace.clone();
+        self.writer
+            .write(move |c, _| {
+                let task = c
+                    .prepare_cached(&format!(
+                        "SELECT {AUDIT_TASK_COLUMNS} FROM audits
+                         WHERE workspace = ?1 AND (status = 'pending' OR (status = 'in_review' AND lease_expires_at <= ?2))
+                         ORDER BY created_at LIMIT 1"
+                    ))?
+                    .query_row(params![ws.as_str(), to_millis(now)], |r| Ok(rows::audit_task(r)))
+                    .optional()?
+                    .transpose()?;
+                let Some(mut task) = task else {
+                    return Ok(None);
+                };
+                let holder = reviewer.id.map(|i| i.to_string());
+                c.execute(
+                    "UPDATE audits SET status = 'in_review', lease_id = ?2, holder_id = ?3, lease_expires_at = ?4 WHERE id = ?1",
+                    params![task.id, lease_id.to_string(), holder, to_millis(until)],
+                )?;
+                task.status = "in_review".into();
+                task.lease_id = Some(lease_id);
+                task.holder = reviewer.id;
+                task.lease_expires_at = Some(until);
+                let item = rows::load_item(c, &ws, task.item_id)?.ok_or(StoreError::NotFound("item"))?;
+                let mut chain = Chain::load(c, &ws)?;
+                chain.append(
+                    c,
+                    now,
+                    AuditEvent {
+                        item_id: Some(task.item_id),
+                        actor: reviewer,
+                        action: AuditAction::AuditClaimed,
+                        from: Some(item.status.as_str().to_owned()),
+                        to: Some(item.status.as_str().to_owned()),
+                        detail: json!({"audit_id": task.id, "lease_id": lease_id, "expires_at": until}),
+                    },
+                )?;
+                chain.save(c)?;
+                Ok(Some((task, item)))
+            })
+            .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn record_audit(
+        &self,
+        workspace: &WorkspaceId,
+        audit: &str,
+        lease_id: LeaseId,
+        reviewer: AuditActor,
+        escaped: bool,
+        detail: serde_json::Value,
+        now: Timestamp,
+    ) -> StoreResult<(AuditTask, Item)> {
+        let (ws, audit) = (workspace.clone(), audit.to_owned());
+        self.writer
+            .write(move |c, _| {
+                let mut task = c
+                    .prepare_cached(&format!("SELECT {AUDIT_TASK_COLUMNS} FROM audits WHERE workspace = ?1 AND id = ?2"))?
+                    .query_row(params![ws.as_str(), audit], |r| Ok(rows::audit_task(r)))
+                    .optional()?
+                    .transpose()?
+                    .ok_or(StoreError::NotFound("audit"))?;
+                let held = task.status == "in_review"
+                    && task.lease_id == Some(lease_id)
+                    && task.holder == reviewer.id
+                    && task.lease_expires_at.is_some_and(|t| t > now);
+                if !held {
+                    return Err(StoreError::Conflict(format!(
+                        "lease {lease_id} is not this audit's current lease (the audit is {}); claim it again",
+                        task.status
+                    )));
+                }
+                c.execute(
+                    "UPDATE audits SET status = 'done', escaped = ?2, decided_by = ?3, decided_at = ?4,
+                         lease_id = NULL, holder_id = NULL, lease_expires_at = NULL WHERE id = ?1",
+                    params![task.id, escaped, reviewer.name, to_millis(now)],
+                )?;
+                task.status = "done".into();
+                task.escaped = Some(escaped);
+                task.lease_id = None;
+                task.holder = None;
+                task.lease_expires_at = None;
+                let item = rows::load_item(c, &ws, task.item_id)?.ok_or(StoreError::NotFound("item"))?;
+                let label = |v: &serde_json::Value| v.get("label").and_then(|l| l.as_str()).map(str::to_owned);
+                let corrected = detail.get("label").and_then(|l| l.as_str()).map(str::to_owned);
+                rows::insert_outcome(
+                    c,
+                    &ws,
+                    &NewOutcome {
+                        policy: item.policy.clone(),
+                        item_id: item.id,
+                        source: OutcomeSource::Audit,
+                        score: item.verdict.confidence.raw.get(),
+                        correct: !escaped,
+                        inclusion: task.probability,
+                        text: (item.proposal.kind == loopgate_core::Kind::Label).then(|| item.input.text.clone()),
+                        proposed: label(&item.proposal.payload),
+                        label: if escaped { corrected } else { label(&item.proposal.payload) },
+                    },
+                    now,
+                )?;
+                let mut chain = Chain::load(c, &ws)?;
+                chain.append(
+                    c,
+                    now,
+                    AuditEvent {
+                        item_id: Some(item.id),
+                        actor: reviewer,
+                        action: AuditAction::Audited,
+                        from: Some(item.status.as_str().to_owned()),
+                        to: Some(item.status.as_str().to_owned()),
+                        detail: json!({"audit_id": task.id, "escaped": escaped, "verdict": detail}),
+                    },
+                )?;
+                chain.save(c)?;
+                Ok((task, item))
+            })
+            .await
+    }
+
+    async fn audits(&self, workspace: &WorkspaceId, policy: &PolicyName) -> StoreResult<Vec<AuditTask>> {
+        let (ws, policy) = (workspace.clone(), policy.clone());
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {AUDIT_TASK_COLUMNS} FROM audits WHERE workspace = ?1 AND policy = ?2 ORDER BY created_at"
+            ))?;
+            let mut rows = stmt.query(params![ws.as_str(), policy.as_str()])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push(rows::audit_task(r)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn auto_approved(&self, workspace: &WorkspaceId, policy: &PolicyName) -> StoreResult<u64> {
+        let (ws, policy) = (workspace.clone(), policy.clone());
+        self.read(move |c| {
+            let n: i64 = c.query_row(
+                "SELECT COUNT(*) FROM items WHERE workspace = ?1 AND policy = ?2 AND status = 'auto_approved'",
+                params![ws.as_str(), policy.as_str()],
+                |r| r.get(0),
+            )?;
+            Ok(n.max(0) as u64)
+        })
+        .await
+    }
+
+    async fn model(&self, workspace: &WorkspaceId, policy: &PolicyName) -> StoreResult<Option<(Vec<u8>, i64)>> {
+        let (ws, policy) = (workspace.clone(), policy.clone());
+        self.read(move |c| {
+            Ok(c.prepare_cached("SELECT bytes, through_id FROM models WHERE workspace = ?1 AND policy = ?2")?
+                .query_row(params![ws.as_str(), policy.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn put_model(
+        &self,
+        workspace: &WorkspaceId,
+        policy: &PolicyName,
+        bytes: Vec<u8>,
+        through: i64,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let (ws, policy) = (workspace.clone(), policy.clone());
+        self.writer
+            .write(move |c, _| {
+                c.execute(
+                    "INSERT INTO models (workspace, policy, bytes, through_id, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (workspace, policy) DO UPDATE SET bytes = excluded.bytes,
+                         through_id = excluded.through_id, updated_at = excluded.updated_at
+                     WHERE excluded.through_id >= models.through_id",
+                    params![ws.as_str(), policy.as_str(), bytes, through, to_millis(now)],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn decided_items(
+        &self,
+        workspace: &WorkspaceId,
+        since: Timestamp,
+        policy: Option<&PolicyName>,
+        after: Option<ItemId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Item>> {
+        let (ws, policy) = (workspace.clone(), policy.cloned());
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT doc FROM items WHERE workspace = ?1 AND status IN ('approved', 'edited', 'rejected')
+                   AND updated_at >= ?2 AND (?3 IS NULL OR policy = ?3) AND (?4 IS NULL OR id > ?4)
+                 ORDER BY id LIMIT ?5",
+            )?;
+            let docs: Vec<String> = stmt
+                .query_map(
+                    params![
+                        ws.as_str(),
+                        to_millis(since),
+                        policy.as_ref().map(|p| p.as_str().to_owned()),
+                        after.map(|a| a.to_string()),
+                        limit
+                    ],
+                    |r| r.get(0),
+                )?
+                .collect::<Result<_, _>>()?;
+            docs.iter().map(|d| Ok(serde_json::from_str(d)?)).collect()
+        })
+        .await
     }
 
     fn subscribe(&self) -> broadcast::Receiver<ItemChanged> {

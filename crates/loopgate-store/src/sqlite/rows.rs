@@ -11,7 +11,8 @@ use loopgate_core::{
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::{
-    BacklogCell, ItemChanged, KillSwitch, QueueStats, ReviewerThroughput, StoreError, StoreResult,
+    AuditTask, BacklogCell, ItemChanged, KillSwitch, NewOutcome, QueueStats, ReviewerThroughput,
+    StoreError, StoreResult,
 };
 
 pub(super) fn time(ms: i64) -> StoreResult<DateTime<Utc>> {
@@ -432,4 +433,49 @@ pub(super) fn queue_stats(
         .throughput
         .sort_by_key(|t| std::cmp::Reverse(t.decisions));
     Ok(stats)
+}
+
+pub(super) fn insert_outcome(conn: &Connection, workspace: &WorkspaceId, o: &NewOutcome, now: Timestamp) -> StoreResult<()> {
+    conn.prepare_cached(
+        "INSERT INTO outcomes (workspace, policy, item_id, source, score, correct, inclusion, text, proposed, label, recorded_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+         ON CONFLICT (workspace, policy, item_id, source) DO NOTHING",
+    )?
+    .execute(params![
+        workspace.as_str(),
+        o.policy.as_str(),
+        o.item_id.to_string(),
+        o.source.as_str(),
+        o.score,
+        o.correct,
+        o.inclusion,
+        o.text,
+        o.proposed,
+        o.label,
+        to_millis(now)
+    ])?;
+    Ok(())
+}
+
+pub(super) const AUDIT_TASK_COLUMNS: &str =
+    "id, policy, item_id, probability, status, lease_id, holder_id, lease_expires_at, escaped, created_at";
+
+pub(super) fn audit_task(r: &Row<'_>) -> StoreResult<AuditTask> {
+    let policy: String = r.get(1)?;
+    let item: String = r.get(2)?;
+    let lease: Option<String> = r.get(5)?;
+    let holder: Option<String> = r.get(6)?;
+    let expires: Option<i64> = r.get(7)?;
+    Ok(AuditTask {
+        id: r.get(0)?,
+        policy: parse(&policy, "policy name")?,
+        item_id: parse(&item, "item id")?,
+        probability: r.get(3)?,
+        status: r.get(4)?,
+        lease_id: lease.map(|l| parse(&l, "lease id")).transpose()?,
+        holder: holder.map(|h| parse(&h, "principal id")).transpose()?,
+        lease_expires_at: expires.map(time).transpose()?,
+        escaped: r.get(8)?,
+        created_at: time(r.get(9)?)?,
+    })
 }

@@ -1,0 +1,376 @@
+//! The learning loop, live: each policy's calibrator and derived thresholds fitted from its
+//! human-labelled outcomes, the escape monitor that trips the kill switch, and the outcome every
+//! human decision records.
+//!
+//! A policy's learned state is kept in the store as JSON ([`PolicyState`]), so that every
+//! server sharing the database reads the same calibrator and thresholds.
+
+use std::collections::BTreeSet;
+
+use loopgate_core::audit::{AuditAction, AuditActor, AuditEvent};
+use loopgate_core::lifecycle::{Reviewer, TransitionError};
+use loopgate_core::verdict::{Calibrator, EffectiveThresholds};
+use loopgate_core::{
+    DecisionRequest, Item, Kind, Mode, Policy, PolicyName, Probability, Status, Timestamp, WorkspaceId,
+};
+use loopgate_learn::calibration::{PlattScaling, ece, reliability_table};
+use loopgate_learn::monitor::{Cusum, Status as Alarm};
+use loopgate_learn::risk::{self, Outcome, RiskTarget};
+use loopgate_store::{Effects, NewOutcome, OutcomeRow, OutcomeSource, Store, StoreError};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+
+/// Fewest outcomes, with both right and wrong among them, before a calibrator is fitted.
+pub const MIN_CALIBRATION_OUTCOMES: usize = 30;
+/// The escape monitor raises its alarm rate to this multiple of the target (or of 2% for a
+/// fixed-threshold policy).
+pub const ALARM_MULTIPLE: f64 = 5.0;
+/// Audits between false alarms of the escape monitor when escapes run at the target.
+pub const MONITOR_ARL0: f64 = 10_000.0;
+
+/// What a policy has learned. Stored as JSON; every field may be absent in older states.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PolicyState {
+    /// Platt scaling from raw confidence to the probability of being right.
+    #[schema(value_type = Option<Object>)]
+    pub calibrator: Option<PlattScaling>,
+    /// Thresholds certified by Learn-then-Test, for a target policy.
+    pub certified: Option<Certified>,
+    /// Outcomes the last refit used.
+    pub outcomes: usize,
+    /// When the state was last refitted.
+    pub refitted_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The escape monitor over audit outcomes.
+    #[schema(value_type = Option<Object>)]
+    pub monitor: Option<Cusum>,
+}
+
+/// Certified thresholds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Certified {
+    /// Approve at or above this calibrated confidence; none certified yet when absent.
+    pub approve_at: Option<Probability>,
+    /// Reject below this calibrated confidence; none certified yet when absent.
+    pub reject_below: Option<Probability>,
+    /// The same thresholds on the raw confidence.
+    pub raw_approve_at: Option<f64>,
+    /// The same thresholds on the raw confidence.
+    pub raw_reject_below: Option<f64>,
+    /// Labelled outcomes at or above the approve threshold.
+    pub approve_items: u64,
+    /// Wrong ones among them.
+    pub approve_errors: u64,
+    /// Clopper–Pearson upper bound on their error rate.
+    pub approve_error_upper: Option<f64>,
+    /// Fewest outcomes above a threshold before it is tested at all.
+    pub start_items: u64,
+}
+
+impl Calibrator for PolicyCalibrator {
+    fn name(&self) -> &str {
+        "platt"
+    }
+    fn calibrate(&self, raw: Probability) -> Probability {
+        Probability::clamped(self.0.probability(raw.get()))
+    }
+}
+
+/// A fitted Platt calibrator, for the verdict pipeline.
+#[derive(Debug, Clone, Copy)]
+pub struct PolicyCalibrator(pub PlattScaling);
+
+impl PolicyState {
+    /// Reads a stored state; an unreadable one counts as nothing learned yet.
+    pub fn from_json(value: Option<serde_json::Value>) -> Self {
+        value
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default()
+    }
+
+    /// The calibrator to apply, if one is fitted.
+    pub fn calibrator(&self) -> Option<PolicyCalibrator> {
+        self.calibrator.map(PolicyCalibrator)
+    }
+
+    /// The thresholds in force for `policy`: fixed ones as given, derived ones as certified.
+    pub fn thresholds(&self, policy: &Policy) -> EffectiveThresholds {
+        match (policy.thresholds.target(), &self.certified) {
+            (None, _) => EffectiveThresholds::of(policy),
+            (Some(_), Some(c)) if c.approve_at.is_some() || c.reject_below.is_some() => EffectiveThresholds {
+                approve_at: c.approve_at,
+                reject_below: c.reject_below,
+                basis: format!(
+                    "certified on {} labelled outcomes; {} above approve_at with {} wrong",
+                    self.outcomes, c.approve_items, c.approve_errors
+                ),
+            },
+            (Some(_), certified) => EffectiveThresholds {
+                approve_at: None,
+                reject_below: None,
+                basis: format!(
+                    "target not yet certified: {} labelled outcomes so far, a threshold is tested once {} lie above it",
+                    self.outcomes,
+                    certified.as_ref().map_or(0, |c| c.start_items)
+                ),
+            },
+        }
+    }
+}
+
+/// The outcome a human decision records, once the item is final: the proposal was right if
+/// people approved it as it was.
+pub fn outcome_of(item: &Item) -> Option<NewOutcome> {
+    if !matches!(item.status, Status::Approved | Status::Edited | Status::Rejected) {
+        return None;
+    }
+    let shadow = item
+        .verdict
+        .reasons
+        .iter()
+        .any(|r| r.code.as_str() == "shadow_mode");
+    let label = |v: Option<&serde_json::Value>| v.and_then(|p| p.get("label")).and_then(|l| l.as_str()).map(str::to_owned);
+    let is_label = item.proposal.kind == Kind::Label;
+    Some(NewOutcome {
+        policy: item.policy.clone(),
+        item_id: item.id,
+        source: if shadow { OutcomeSource::Shadow } else { OutcomeSource::Review },
+        score: item.verdict.confidence.raw.get(),
+        correct: item.status == Status::Approved,
+        inclusion: 1.0,
+        text: is_label.then(|| item.input.text.clone()),
+        proposed: label(Some(&item.proposal.payload)),
+        label: if is_label {
+            label(item.outcome.as_ref().and_then(|o| o.payload.as_ref()))
+        } else {
+            None
+        },
+    })
+}
+
+/// A reviewer's decision as store effects: the audit event, the review, and the outcome when
+/// the decision made the item final.
+pub fn decide(
+    item: &mut Item,
+    reviewer: &Reviewer,
+    request: &DecisionRequest,
+    known_codes: &BTreeSet<String>,
+    now: Timestamp,
+) -> Result<Effects, TransitionError> {
+    let (event, review) = item.decide(reviewer, request, known_codes, now)?;
+    Ok(Effects {
+        events: vec![event],
+        review: Some(review),
+        outcome: outcome_of(item),
+    })
+}
+
+/// Loads every outcome of a policy.
+pub async fn all_outcomes(store: &dyn Store, ws: &WorkspaceId, policy: &PolicyName) -> Result<Vec<OutcomeRow>, StoreError> {
+    let mut out = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = store.outcomes(ws, policy, after, 10_000).await?;
+        let Some(last) = page.last() else {
+            break;
+        };
+        after = last.id;
+        out.extend(page);
+    }
+    Ok(out)
+}
+
+/// Raw-confidence thresholds tried by Learn-then-Test, strictest first, fixed in advance.
+pub fn threshold_grid() -> Vec<f64> {
+    let mut grid = Vec::new();
+    let mut gap = 0.0005_f64;
+    while 1.0 - gap > 0.02 {
+        grid.push(1.0 - gap);
+        gap *= 1.04;
+    }
+    grid
+}
+
+/// Refits a policy's calibrator and, for a target policy, its thresholds, from all its labelled
+/// outcomes; stores the state, with an audit entry when the thresholds in force change.
+pub async fn refit(
+    store: &dyn Store,
+    ws: &WorkspaceId,
+    policy: &Policy,
+    now: Timestamp,
+) -> Result<PolicyState, StoreError> {
+    let before = PolicyState::from_json(store.policy_state(ws, &policy.name).await?);
+    let rows = all_outcomes(store, ws, &policy.name).await?;
+    let outcomes: Vec<Outcome> = rows
+        .iter()
+        .map(|r| Outcome {
+            score: r.score,
+            correct: r.correct,
+        })
+        .collect();
+    let mut state = PolicyState {
+        calibrator: None,
+        certified: None,
+        outcomes: outcomes.len(),
+        refitted_at: Some(now),
+        monitor: before.monitor.clone(),
+    };
+    let both = outcomes.iter().any(|o| o.correct) && outcomes.iter().any(|o| !o.correct);
+    if outcomes.len() >= MIN_CALIBRATION_OUTCOMES && both {
+        let scores: Vec<f64> = outcomes.iter().map(|o| o.score).collect();
+        let correct: Vec<bool> = outcomes.iter().map(|o| o.correct).collect();
+        // Only an increasing calibrator keeps the order the certified threshold relies on.
+        state.calibrator = PlattScaling::fit(&scores, &correct).ok().filter(|p| p.a > 0.0);
+    }
+    if let Some((alpha, confidence)) = policy.thresholds.target() {
+        let target = RiskTarget::new(alpha, 1.0 - confidence)
+            .map_err(|e| StoreError::Internal(format!("policy target: {e}")))?;
+        let grid = threshold_grid();
+        let approve = if outcomes.is_empty() {
+            None
+        } else {
+            risk::certify_approve(&outcomes, &grid, target).map_err(|e| StoreError::Internal(e.to_string()))?
+        };
+        let reversed: Vec<f64> = grid.iter().rev().map(|t| 1.0 - t).collect();
+        let reject = if outcomes.is_empty() {
+            None
+        } else {
+            risk::certify_reject(&outcomes, &reversed, target).map_err(|e| StoreError::Internal(e.to_string()))?
+        };
+        let map = |t: f64| {
+            Probability::clamped(state.calibrator.map_or(t, |c| c.probability(t)))
+        };
+        state.certified = Some(Certified {
+            approve_at: approve.as_ref().map(|c| map(c.threshold)),
+            reject_below: reject.as_ref().map(|c| map(c.threshold)),
+            raw_approve_at: approve.as_ref().map(|c| c.threshold),
+            raw_reject_below: reject.as_ref().map(|c| c.threshold),
+            approve_items: approve.as_ref().map_or(0, |c| c.items),
+            approve_errors: approve.as_ref().map_or(0, |c| c.errors),
+            approve_error_upper: approve.as_ref().map(|c| c.error_upper_bound),
+            start_items: target.start_items(),
+        });
+    }
+    let was = before.thresholds(policy);
+    let is = state.thresholds(policy);
+    let changed = was.approve_at != is.approve_at || was.reject_below != is.reject_below;
+    let event = changed.then(|| AuditEvent {
+        item_id: None,
+        actor: AuditActor::system("refit"),
+        action: AuditAction::ThresholdsChanged,
+        from: None,
+        to: None,
+        detail: json!({
+            "policy": policy.name,
+            "before": {"approve_at": was.approve_at, "reject_below": was.reject_below},
+            "after": {"approve_at": is.approve_at, "reject_below": is.reject_below},
+            "basis": is.basis,
+            "outcomes": state.outcomes,
+        }),
+    });
+    store
+        .put_policy_state(
+            ws,
+            &policy.name,
+            serde_json::to_value(&state).map_err(|e| StoreError::Internal(e.to_string()))?,
+            event,
+            now,
+        )
+        .await?;
+    Ok(state)
+}
+
+/// Feeds an audit verdict to the policy's escape monitor; trips the kill switch when it alarms.
+/// Returns whether it tripped.
+pub async fn monitor_audit(
+    store: &dyn Store,
+    ws: &WorkspaceId,
+    policy: &Policy,
+    escaped: bool,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    let mut state = PolicyState::from_json(store.policy_state(ws, &policy.name).await?);
+    let p0 = policy.thresholds.target().map_or(0.02, |(a, _)| a);
+    let mut monitor = match state.monitor.take() {
+        Some(m) => m,
+        None => Cusum::new(p0, (p0 * ALARM_MULTIPLE).min(0.5), MONITOR_ARL0)
+            .map_err(|e| StoreError::Internal(format!("escape monitor: {e}")))?,
+    };
+    let tripped = monitor.observe(escaped) == Alarm::Tripped;
+    if tripped {
+        monitor.reset();
+    }
+    state.monitor = Some(monitor);
+    store
+        .put_policy_state(
+            ws,
+            &policy.name,
+            serde_json::to_value(&state).map_err(|e| StoreError::Internal(e.to_string()))?,
+            None,
+            now,
+        )
+        .await?;
+    if tripped {
+        store
+            .trip_kill_switch(
+                ws,
+                &policy.name,
+                "audited escapes rose above the target (CUSUM alarm)",
+                AuditActor::system("escape-monitor"),
+                now,
+            )
+            .await?;
+    }
+    Ok(tripped)
+}
+
+/// The calibration report of a policy: reliability table and ECE of the current calibrator on
+/// its labelled outcomes.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CalibrationReport {
+    /// `platt`, or `none` while too few outcomes.
+    pub calibrator: String,
+    /// Platt's slope and intercept on the raw confidence.
+    pub parameters: Option<(f64, f64)>,
+    /// Labelled outcomes.
+    pub outcomes: usize,
+    /// Expected calibration error with 10 equal-mass bins, of raw and calibrated confidence.
+    pub ece_raw: Option<f64>,
+    /// The same after calibration.
+    pub ece_calibrated: Option<f64>,
+    /// Per bin: count, confidence range and mean, observed accuracy.
+    #[schema(value_type = Vec<Object>)]
+    pub reliability: Vec<loopgate_learn::calibration::ReliabilityBin>,
+}
+
+/// Builds the calibration report from a state and its outcomes.
+pub fn calibration_report(state: &PolicyState, rows: &[OutcomeRow]) -> CalibrationReport {
+    let raw: Vec<f64> = rows.iter().map(|r| r.score).collect();
+    let correct: Vec<bool> = rows.iter().map(|r| r.correct).collect();
+    let calibrated: Vec<f64> = raw
+        .iter()
+        .map(|s| state.calibrator.map_or(*s, |c| c.probability(*s)))
+        .collect();
+    let bins = 10.min(rows.len()).max(1);
+    CalibrationReport {
+        calibrator: if state.calibrator.is_some() { "platt" } else { "none" }.to_owned(),
+        parameters: state.calibrator.map(|c| (c.a, c.b)),
+        outcomes: rows.len(),
+        ece_raw: ece(&raw, &correct, bins).ok(),
+        ece_calibrated: ece(&calibrated, &correct, bins).ok(),
+        reliability: reliability_table(&calibrated, &correct, bins).unwrap_or_default(),
+    }
+}
+
+/// The learning state, the mode and what shadow mode would have bought, for people.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LearningView {
+    /// `live` or `shadow`.
+    pub mode: Mode,
+    /// The thresholds in force, and why.
+    pub thresholds: EffectiveThresholds,
+    /// The learned state.
+    pub state: PolicyState,
+    /// Share of labelled outcomes where people kept the AI's proposal as it was.
+    pub agreement: Option<f64>,
+}
