@@ -32,6 +32,16 @@ const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/v1/keys/{id}"),
     ("GET", "/v1/me"),
     ("GET", "/v1/audit/verify"),
+    ("GET", "/v1/policies/{name}/learning"),
+    ("POST", "/v1/policies/{name}/refit"),
+    ("GET", "/v1/policies/{name}/calibration"),
+    ("POST", "/v1/policies/{name}/what-if"),
+    ("POST", "/v1/policies/{name}/promote"),
+    ("POST", "/v1/policies/{name}/kill-switch"),
+    ("GET", "/v1/policies/{name}/escape"),
+    ("POST", "/v1/audits/claim"),
+    ("POST", "/v1/audits/{id}/verdict"),
+    ("GET", "/v1/export"),
 ];
 
 /// Routes anyone may call without a key.

@@ -348,6 +348,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         state.clone(),
         Duration::from_secs(u64::from(config.lease_sweep_seconds)),
     );
+    loopgate_server::spawn_refits(
+        state.clone(),
+        Duration::from_secs(u64::from(config.refit_seconds)),
+    );
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
