@@ -6,9 +6,8 @@ use serde_json::{Value, json};
 /// The export record of a decided item.
 pub fn record(item: &Item, reviews: &[Review]) -> Value {
     let final_payload = item.outcome.as_ref().and_then(|o| o.payload.clone());
-    let preference = (item.status == Status::Edited).then(|| {
-        json!({"chosen": final_payload, "rejected": item.proposal.payload})
-    });
+    let preference = (item.status == Status::Edited)
+        .then(|| json!({"chosen": final_payload, "rejected": item.proposal.payload}));
     json!({
         "item_id": item.id,
         "policy": item.policy,

@@ -11,7 +11,8 @@ use loopgate_core::audit::{AuditAction, AuditActor, AuditEvent};
 use loopgate_core::lifecycle::{Reviewer, TransitionError};
 use loopgate_core::verdict::{Calibrator, EffectiveThresholds};
 use loopgate_core::{
-    DecisionRequest, Item, Kind, Mode, Policy, PolicyName, Probability, Status, Timestamp, WorkspaceId,
+    DecisionRequest, Item, Kind, Mode, Policy, PolicyName, Probability, Status, Timestamp,
+    WorkspaceId,
 };
 use loopgate_learn::calibration::{PlattScaling, ece, reliability_table};
 use loopgate_learn::monitor::{Cusum, Status as Alarm};
@@ -97,14 +98,16 @@ impl PolicyState {
     pub fn thresholds(&self, policy: &Policy) -> EffectiveThresholds {
         match (policy.thresholds.target(), &self.certified) {
             (None, _) => EffectiveThresholds::of(policy),
-            (Some(_), Some(c)) if c.approve_at.is_some() || c.reject_below.is_some() => EffectiveThresholds {
-                approve_at: c.approve_at,
-                reject_below: c.reject_below,
-                basis: format!(
-                    "certified on {} labelled outcomes; {} above approve_at with {} wrong",
-                    self.outcomes, c.approve_items, c.approve_errors
-                ),
-            },
+            (Some(_), Some(c)) if c.approve_at.is_some() || c.reject_below.is_some() => {
+                EffectiveThresholds {
+                    approve_at: c.approve_at,
+                    reject_below: c.reject_below,
+                    basis: format!(
+                        "certified on {} labelled outcomes; {} above approve_at with {} wrong",
+                        self.outcomes, c.approve_items, c.approve_errors
+                    ),
+                }
+            }
             (Some(_), certified) => EffectiveThresholds {
                 approve_at: None,
                 reject_below: None,
@@ -121,7 +124,10 @@ impl PolicyState {
 /// The outcome a human decision records, once the item is final: the proposal was right if
 /// people approved it as it was.
 pub fn outcome_of(item: &Item) -> Option<NewOutcome> {
-    if !matches!(item.status, Status::Approved | Status::Edited | Status::Rejected) {
+    if !matches!(
+        item.status,
+        Status::Approved | Status::Edited | Status::Rejected
+    ) {
         return None;
     }
     let shadow = item
@@ -129,12 +135,20 @@ pub fn outcome_of(item: &Item) -> Option<NewOutcome> {
         .reasons
         .iter()
         .any(|r| r.code.as_str() == "shadow_mode");
-    let label = |v: Option<&serde_json::Value>| v.and_then(|p| p.get("label")).and_then(|l| l.as_str()).map(str::to_owned);
+    let label = |v: Option<&serde_json::Value>| {
+        v.and_then(|p| p.get("label"))
+            .and_then(|l| l.as_str())
+            .map(str::to_owned)
+    };
     let is_label = item.proposal.kind == Kind::Label;
     Some(NewOutcome {
         policy: item.policy.clone(),
         item_id: item.id,
-        source: if shadow { OutcomeSource::Shadow } else { OutcomeSource::Review },
+        source: if shadow {
+            OutcomeSource::Shadow
+        } else {
+            OutcomeSource::Review
+        },
         score: item.verdict.confidence.raw.get(),
         correct: item.status == Status::Approved,
         inclusion: 1.0,
@@ -166,7 +180,11 @@ pub fn decide(
 }
 
 /// Loads every outcome of a policy.
-pub async fn all_outcomes(store: &dyn Store, ws: &WorkspaceId, policy: &PolicyName) -> Result<Vec<OutcomeRow>, StoreError> {
+pub async fn all_outcomes(
+    store: &dyn Store,
+    ws: &WorkspaceId,
+    policy: &PolicyName,
+) -> Result<Vec<OutcomeRow>, StoreError> {
     let mut out = Vec::new();
     let mut after = 0;
     loop {
@@ -220,7 +238,9 @@ pub async fn refit(
         let scores: Vec<f64> = outcomes.iter().map(|o| o.score).collect();
         let correct: Vec<bool> = outcomes.iter().map(|o| o.correct).collect();
         // Only an increasing calibrator keeps the order the certified threshold relies on.
-        state.calibrator = PlattScaling::fit(&scores, &correct).ok().filter(|p| p.a > 0.0);
+        state.calibrator = PlattScaling::fit(&scores, &correct)
+            .ok()
+            .filter(|p| p.a > 0.0);
     }
     if let Some((alpha, confidence)) = policy.thresholds.target() {
         let target = RiskTarget::new(alpha, 1.0 - confidence)
@@ -229,17 +249,17 @@ pub async fn refit(
         let approve = if outcomes.is_empty() {
             None
         } else {
-            risk::certify_approve(&outcomes, &grid, target).map_err(|e| StoreError::Internal(e.to_string()))?
+            risk::certify_approve(&outcomes, &grid, target)
+                .map_err(|e| StoreError::Internal(e.to_string()))?
         };
         let reversed: Vec<f64> = grid.iter().rev().map(|t| 1.0 - t).collect();
         let reject = if outcomes.is_empty() {
             None
         } else {
-            risk::certify_reject(&outcomes, &reversed, target).map_err(|e| StoreError::Internal(e.to_string()))?
+            risk::certify_reject(&outcomes, &reversed, target)
+                .map_err(|e| StoreError::Internal(e.to_string()))?
         };
-        let map = |t: f64| {
-            Probability::clamped(state.calibrator.map_or(t, |c| c.probability(t)))
-        };
+        let map = |t: f64| Probability::clamped(state.calibrator.map_or(t, |c| c.probability(t)));
         state.certified = Some(Certified {
             approve_at: approve.as_ref().map(|c| map(c.threshold)),
             reject_below: reject.as_ref().map(|c| map(c.threshold)),
@@ -353,7 +373,12 @@ pub fn calibration_report(state: &PolicyState, rows: &[OutcomeRow]) -> Calibrati
         .collect();
     let bins = 10.min(rows.len()).max(1);
     CalibrationReport {
-        calibrator: if state.calibrator.is_some() { "platt" } else { "none" }.to_owned(),
+        calibrator: if state.calibrator.is_some() {
+            "platt"
+        } else {
+            "none"
+        }
+        .to_owned(),
         parameters: state.calibrator.map(|c| (c.a, c.b)),
         outcomes: rows.len(),
         ece_raw: ece(&raw, &correct, bins).ok(),
@@ -373,4 +398,47 @@ pub struct LearningView {
     pub state: PolicyState,
     /// Share of labelled outcomes where people kept the AI's proposal as it was.
     pub agreement: Option<f64>,
+    /// For label policies: how often people overrode each proposed label, most overridden
+    /// first — where the model is weak.
+    pub intents: Vec<IntentStats>,
+}
+
+/// How people judged one proposed label.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IntentStats {
+    /// The proposed label.
+    pub intent: String,
+    /// Labelled outcomes where it was proposed.
+    pub outcomes: usize,
+    /// Of those, how many people overrode.
+    pub overridden: usize,
+    /// `overridden / outcomes`.
+    pub override_rate: f64,
+}
+
+/// Override rates per proposed label.
+pub fn intent_stats(rows: &[OutcomeRow]) -> Vec<IntentStats> {
+    let mut by: std::collections::BTreeMap<&str, (usize, usize)> = Default::default();
+    for r in rows {
+        if let Some(p) = &r.proposed {
+            let e = by.entry(p.as_str()).or_default();
+            e.0 += 1;
+            e.1 += usize::from(!r.correct);
+        }
+    }
+    let mut stats: Vec<IntentStats> = by
+        .into_iter()
+        .map(|(intent, (outcomes, overridden))| IntentStats {
+            intent: intent.to_owned(),
+            outcomes,
+            overridden,
+            override_rate: overridden as f64 / outcomes as f64,
+        })
+        .collect();
+    stats.sort_by(|a, b| {
+        b.override_rate
+            .total_cmp(&a.override_rate)
+            .then(b.outcomes.cmp(&a.outcomes))
+    });
+    stats
 }

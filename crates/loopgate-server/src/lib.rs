@@ -10,6 +10,7 @@ pub mod export;
 pub mod extract;
 pub mod keys;
 pub mod learning;
+pub mod model;
 pub mod routes;
 pub mod state;
 pub mod views;
@@ -35,7 +36,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{ApiError, ErrorCode};
-use crate::routes::{audit, codes, health, items, keys as key_routes, learning as learn_routes, policies, reviews};
+use crate::routes::{
+    audit, codes, health, items, keys as key_routes, learning as learn_routes, policies, reviews,
+};
 pub use crate::state::{AppState, Settings};
 
 #[derive(OpenApi)]
@@ -170,7 +173,8 @@ pub fn spawn_workers(state: AppState, interval: Duration) -> tokio::task::JoinHa
     })
 }
 
-/// Refits every policy's calibrator and derived thresholds every `interval`. Several servers
+/// Refits every policy's calibrator and derived thresholds, and saves the embedded models, every
+/// `interval`. Several servers
 /// may run it at once: a refit is a pure function of the stored outcomes.
 pub fn spawn_refits(state: AppState, interval: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -189,9 +193,18 @@ pub fn spawn_refits(state: AppState, interval: Duration) -> tokio::task::JoinHan
                 let Ok(Some(stored)) = state.store().get_policy(&ws, &name).await else {
                     continue;
                 };
-                if let Err(e) = learning::refit(state.store(), &ws, &stored.policy, state.clock().now()).await {
+                if let Err(e) =
+                    learning::refit(state.store(), &ws, &stored.policy, state.clock().now()).await
+                {
                     tracing::warn!(error = %e, policy = %name, "refit failed; will retry");
                 }
+            }
+            if let Err(e) = state
+                .models()
+                .save(state.store(), state.clock().now())
+                .await
+            {
+                tracing::warn!(error = %e, "saving the embedded models failed; will retry");
             }
         }
     })

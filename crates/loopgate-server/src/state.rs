@@ -59,6 +59,7 @@ struct Inner {
     settings: Settings,
     watchers: Watchers,
     audit_dice: std::sync::Mutex<rand::rngs::StdRng>,
+    models: crate::model::Models,
 }
 
 impl AppState {
@@ -78,6 +79,7 @@ impl AppState {
                 settings,
                 watchers,
                 audit_dice,
+                models: crate::model::Models::default(),
             }),
         }
     }
@@ -113,6 +115,11 @@ impl AppState {
                 .expect("audit dice mutex poisoned")
                 .random::<f64>()
                 < rate
+    }
+
+    /// The gateway's own models.
+    pub fn models(&self) -> &crate::model::Models {
+        &self.inner.models
     }
 
     /// The long-poll watchers.

@@ -680,7 +680,13 @@ async fn propose_approval(app: &App, tom: &loopgate_core::Principal, id: loopgat
             &ws,
             id,
             Box::new(move |item| {
-                loopgate_server::learning::decide(item, &reviewer, &request, &Default::default(), now)
+                loopgate_server::learning::decide(
+                    item,
+                    &reviewer,
+                    &request,
+                    &Default::default(),
+                    now,
+                )
             }),
         )
         .await

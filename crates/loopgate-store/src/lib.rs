@@ -557,7 +557,11 @@ pub trait Store: Send + Sync + Debug {
         limit: u32,
     ) -> StoreResult<Vec<OutcomeRow>>;
     /// A policy's learned state (opaque JSON owned by the server).
-    async fn policy_state(&self, workspace: &WorkspaceId, policy: &PolicyName) -> StoreResult<Option<serde_json::Value>>;
+    async fn policy_state(
+        &self,
+        workspace: &WorkspaceId,
+        policy: &PolicyName,
+    ) -> StoreResult<Option<serde_json::Value>>;
     /// Stores a policy's learned state, with an audit event when something a person relies on
     /// changed.
     async fn put_policy_state(
@@ -594,12 +598,21 @@ pub trait Store: Send + Sync + Debug {
         now: Timestamp,
     ) -> StoreResult<(AuditTask, Item)>;
     /// A policy's audits, sampled and done.
-    async fn audits(&self, workspace: &WorkspaceId, policy: &PolicyName) -> StoreResult<Vec<AuditTask>>;
+    async fn audits(
+        &self,
+        workspace: &WorkspaceId,
+        policy: &PolicyName,
+    ) -> StoreResult<Vec<AuditTask>>;
     /// How many of a policy's items were auto-approved.
-    async fn auto_approved(&self, workspace: &WorkspaceId, policy: &PolicyName) -> StoreResult<u64>;
+    async fn auto_approved(&self, workspace: &WorkspaceId, policy: &PolicyName)
+    -> StoreResult<u64>;
 
     /// A policy's embedded model and the last outcome id it learned from.
-    async fn model(&self, workspace: &WorkspaceId, policy: &PolicyName) -> StoreResult<Option<(Vec<u8>, i64)>>;
+    async fn model(
+        &self,
+        workspace: &WorkspaceId,
+        policy: &PolicyName,
+    ) -> StoreResult<Option<(Vec<u8>, i64)>>;
     /// Saves a policy's embedded model.
     async fn put_model(
         &self,

@@ -7,19 +7,21 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use loopgate_core::audit::AuditEntry;
-use loopgate_core::verdict::{self, Calibrator, VerdictContext};
+use loopgate_core::verdict::{self, Calibrator, NoveltyFinding, VerdictContext};
 use loopgate_core::{
     Item, ItemId, Lane, Permission, PolicyName, Principal, Review, Status, Submission, Uncalibrated,
 };
 use loopgate_store::{IdempotencyClaim, ItemFilter, NewItem, StoreError, StoredPolicy};
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, ErrorBody, ErrorCode};
+use crate::extract::{ApiPath, ApiQuery, Auth, JsonBody, from_value, item_id};
 use crate::learning::PolicyState;
-use crate::extract::{ApiPath, ApiQuery, Auth, JsonBody, item_id};
+use crate::model;
 use crate::state::AppState;
 use crate::views::{BatchResult, ItemPage, ItemView};
 
@@ -48,10 +50,20 @@ pub async fn submit(
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     let principal = auth.require(Permission::SubmitItems, "submit items")?;
-    let submission: Submission = body.parse()?;
+    let mut value: Value = body.parse()?;
+    let novelty =
+        propose_where_asked(&state, principal, std::slice::from_mut(&mut value), "").await?;
+    let submission: Submission = from_value(value)?;
     let key = idempotency_key(&headers)?;
-    let mut inserted =
-        route_and_store(&state, principal, vec![submission], key.as_deref(), "").await?;
+    let mut inserted = route_and_store(
+        &state,
+        principal,
+        vec![submission],
+        novelty,
+        key.as_deref(),
+        "",
+    )
+    .await?;
     let one = inserted.pop().expect("one submission gives one item");
     let mut response = (
         StatusCode::CREATED,
@@ -94,19 +106,32 @@ pub async fn submit_batch(
     body: JsonBody,
 ) -> Result<(StatusCode, Json<BatchResult>), ApiError> {
     let principal = auth.require(Permission::SubmitItems, "submit items")?;
-    let batch: BatchSubmit = body.parse()?;
+    let mut value: Value = body.parse()?;
     let max = state.settings().max_batch_items;
-    if batch.items.is_empty() || batch.items.len() > max {
+    let count = value.get("items").and_then(Value::as_array).map(Vec::len);
+    if let Some(n) = count
+        && (n == 0 || n > max)
+    {
         return Err(ApiError::new(
             ErrorCode::BatchTooLarge,
-            format!(
-                "a batch holds 1 to {max} items; this one has {}",
-                batch.items.len()
-            ),
+            format!("a batch holds 1 to {max} items; this one has {n}"),
         ));
     }
+    let novelty = match value.get_mut("items").and_then(Value::as_array_mut) {
+        Some(items) => propose_where_asked(&state, principal, items, "items").await?,
+        None => Vec::new(),
+    };
+    let batch: BatchSubmit = from_value(value)?;
     let key = idempotency_key(&headers)?;
-    let inserted = route_and_store(&state, principal, batch.items, key.as_deref(), "items").await?;
+    let inserted = route_and_store(
+        &state,
+        principal,
+        batch.items,
+        novelty,
+        key.as_deref(),
+        "items",
+    )
+    .await?;
     let now = state.clock().now();
     let items = inserted
         .into_iter()
@@ -130,12 +155,80 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     }
 }
 
+/// Fills in the proposal of every submission that asks Loopgate to propose
+/// (`"proposal": {"kind": "label", "model": "loopgate"}` without payload and confidence), and
+/// returns the novelty findings, one per submission.
+async fn propose_where_asked(
+    state: &AppState,
+    principal: &Principal,
+    values: &mut [Value],
+    field: &str,
+) -> Result<Vec<Option<NoveltyFinding>>, ApiError> {
+    let mut findings = Vec::with_capacity(values.len());
+    for (i, v) in values.iter_mut().enumerate() {
+        let asks = v.pointer("/proposal/model").and_then(Value::as_str) == Some(model::MODEL_NAME)
+            && v.pointer("/proposal/confidence").is_none()
+            && v.pointer("/proposal/payload").is_none();
+        if !asks {
+            findings.push(None);
+            continue;
+        }
+        let at = if field.is_empty() {
+            String::new()
+        } else {
+            format!("{field}[{i}].")
+        };
+        if v.pointer("/proposal/kind").and_then(Value::as_str) != Some("label") {
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                format!(
+                    "{at}proposal: Loopgate proposes labels only; give kind \"label\" or bring your own payload and confidence"
+                ),
+            ));
+        }
+        let policy = v
+            .get("policy")
+            .and_then(Value::as_str)
+            .and_then(|p| p.parse::<PolicyName>().ok());
+        let text = v
+            .pointer("/input/text")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let (Some(policy), Some(text)) = (policy, text) else {
+            // Parsing reports what is missing.
+            findings.push(None);
+            continue;
+        };
+        if state
+            .store()
+            .get_policy(&principal.workspace, &policy)
+            .await?
+            .is_none()
+        {
+            findings.push(None);
+            continue;
+        }
+        let proposed = state
+            .models()
+            .propose(state.store(), &principal.workspace, &policy, &text)
+            .await?;
+        if let Some(p) = v.get_mut("proposal").and_then(Value::as_object_mut) {
+            p.insert("payload".into(), json!({ "label": proposed.label }));
+            p.insert("confidence".into(), json!(proposed.probability));
+            p.entry("model_version").or_insert(json!("online"));
+        }
+        findings.push(proposed.novelty);
+    }
+    Ok(findings)
+}
+
 /// Checks, routes and stores submissions, all or nothing. `field` prefixes error messages of a
 /// batch (`items[3].…`).
 async fn route_and_store(
     state: &AppState,
     principal: &Principal,
     submissions: Vec<Submission>,
+    novelty: Vec<Option<NoveltyFinding>>,
     key: Option<&str>,
     field: &str,
 ) -> Result<Vec<loopgate_store::Inserted>, ApiError> {
@@ -197,10 +290,17 @@ async fn route_and_store(
     let mut switches: BTreeMap<PolicyName, String> = BTreeMap::new();
     let mut learned: BTreeMap<PolicyName, PolicyState> = BTreeMap::new();
     for name in policies.keys() {
-        if let Some(k) = state.store().kill_switch(&principal.workspace, name).await? {
+        if let Some(k) = state
+            .store()
+            .kill_switch(&principal.workspace, name)
+            .await?
+        {
             switches.insert(name.clone(), k.reason);
         }
-        let stored = state.store().policy_state(&principal.workspace, name).await?;
+        let stored = state
+            .store()
+            .policy_state(&principal.workspace, name)
+            .await?;
         learned.insert(name.clone(), PolicyState::from_json(stored));
     }
     let now = state.clock().now();
@@ -231,7 +331,7 @@ async fn route_and_store(
                     .as_ref()
                     .map_or(&Uncalibrated as &dyn Calibrator, |c| c as &dyn Calibrator),
                 kill_switch: switches.get(&s.policy).map(String::as_str),
-                novelty: None,
+                novelty: novelty.get(i).copied().flatten(),
                 thresholds: Some(learned.thresholds(&stored.policy)),
             };
             let route = verdict::decide(&stored.policy, &s, &ctx);

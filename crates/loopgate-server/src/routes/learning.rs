@@ -23,8 +23,17 @@ use crate::learning::{self, CalibrationReport, LearningView, PolicyState};
 use crate::state::AppState;
 use crate::views::{ItemView, PolicyView};
 
-async fn policy(state: &AppState, principal: &Principal, name: &str) -> Result<StoredPolicy, ApiError> {
-    let not_found = || ApiError::new(ErrorCode::PolicyNotFound, format!("no policy {name:?} in your workspace"));
+async fn policy(
+    state: &AppState,
+    principal: &Principal,
+    name: &str,
+) -> Result<StoredPolicy, ApiError> {
+    let not_found = || {
+        ApiError::new(
+            ErrorCode::PolicyNotFound,
+            format!("no policy {name:?} in your workspace"),
+        )
+    };
     let name: PolicyName = name.parse().map_err(|_| not_found())?;
     state
         .store()
@@ -33,15 +42,26 @@ async fn policy(state: &AppState, principal: &Principal, name: &str) -> Result<S
         .ok_or_else(not_found)
 }
 
-async fn view(state: &AppState, principal: &Principal, policy: &Policy) -> Result<LearningView, ApiError> {
-    let learned = PolicyState::from_json(state.store().policy_state(&principal.workspace, &policy.name).await?);
+async fn view(
+    state: &AppState,
+    principal: &Principal,
+    policy: &Policy,
+) -> Result<LearningView, ApiError> {
+    let learned = PolicyState::from_json(
+        state
+            .store()
+            .policy_state(&principal.workspace, &policy.name)
+            .await?,
+    );
     let rows = learning::all_outcomes(state.store(), &principal.workspace, &policy.name).await?;
-    let agreement = (!rows.is_empty()).then(|| rows.iter().filter(|r| r.correct).count() as f64 / rows.len() as f64);
+    let agreement = (!rows.is_empty())
+        .then(|| rows.iter().filter(|r| r.correct).count() as f64 / rows.len() as f64);
     Ok(LearningView {
         mode: policy.mode,
         thresholds: learned.thresholds(policy),
         state: learned,
         agreement,
+        intents: learning::intent_stats(&rows),
     })
 }
 
@@ -80,7 +100,13 @@ pub async fn refit(
 ) -> Result<Json<LearningView>, ApiError> {
     let principal = auth.require(Permission::ManagePolicies, "refit policies")?;
     let stored = policy(&state, principal, &name).await?;
-    learning::refit(state.store(), &principal.workspace, &stored.policy, state.clock().now()).await?;
+    learning::refit(
+        state.store(),
+        &principal.workspace,
+        &stored.policy,
+        state.clock().now(),
+    )
+    .await?;
     Ok(Json(view(&state, principal, &stored.policy).await?))
 }
 
@@ -99,8 +125,14 @@ pub async fn calibration(
 ) -> Result<Json<CalibrationReport>, ApiError> {
     let principal = auth.require(Permission::ReadPolicies, "read policies")?;
     let stored = policy(&state, principal, &name).await?;
-    let learned = PolicyState::from_json(state.store().policy_state(&principal.workspace, &stored.policy.name).await?);
-    let rows = learning::all_outcomes(state.store(), &principal.workspace, &stored.policy.name).await?;
+    let learned = PolicyState::from_json(
+        state
+            .store()
+            .policy_state(&principal.workspace, &stored.policy.name)
+            .await?,
+    );
+    let rows =
+        learning::all_outcomes(state.store(), &principal.workspace, &stored.policy.name).await?;
     Ok(Json(learning::calibration_report(&learned, &rows)))
 }
 
@@ -166,7 +198,10 @@ pub async fn what_if(
 ) -> Result<Json<WhatIfResult>, ApiError> {
     let principal = auth.require(Permission::ReadPolicies, "read policies")?;
     let request: WhatIfRequest = body.parse()?;
-    for (field, value) in [("approve_at", request.approve_at), ("reject_below", request.reject_below)] {
+    for (field, value) in [
+        ("approve_at", request.approve_at),
+        ("reject_below", request.reject_below),
+    ] {
         if value.is_some_and(|v| !(0.0..=1.0).contains(&v)) {
             return Err(ApiError::new(
                 ErrorCode::InvalidRequest,
@@ -175,12 +210,20 @@ pub async fn what_if(
         }
     }
     let stored = policy(&state, principal, &name).await?;
-    let learned = PolicyState::from_json(state.store().policy_state(&principal.workspace, &stored.policy.name).await?);
-    let rows = learning::all_outcomes(state.store(), &principal.workspace, &stored.policy.name).await?;
+    let learned = PolicyState::from_json(
+        state
+            .store()
+            .policy_state(&principal.workspace, &stored.policy.name)
+            .await?,
+    );
+    let rows =
+        learning::all_outcomes(state.store(), &principal.workspace, &stored.policy.name).await?;
     let history: Vec<Outcome> = rows
         .iter()
         .map(|r| Outcome {
-            score: learned.calibrator.map_or(r.score, |c| c.probability(r.score)),
+            score: learned
+                .calibrator
+                .map_or(r.score, |c| c.probability(r.score)),
             correct: r.correct,
         })
         .collect();
@@ -205,7 +248,10 @@ pub async fn promote(
     let principal = auth.require(Permission::ManagePolicies, "promote policies")?;
     let stored = policy(&state, principal, &name).await?;
     if stored.policy.mode == Mode::Live {
-        return Err(ApiError::new(ErrorCode::Conflict, format!("policy {name} is already live")));
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            format!("policy {name} is already live"),
+        ));
     }
     let mut spec = stored.policy.into_spec();
     spec.mode = Mode::Live;
@@ -266,7 +312,10 @@ pub async fn kill_switch(
     let request: KillSwitchRequest = body.parse()?;
     let reason = request.reason.trim();
     if reason.is_empty() || reason.chars().count() > 500 {
-        return Err(ApiError::new(ErrorCode::InvalidRequest, "reason must be 1 to 500 characters"));
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "reason must be 1 to 500 characters",
+        ));
     }
     let stored = policy(&state, principal, &name).await?;
     let ws = &principal.workspace;
@@ -274,9 +323,16 @@ pub async fn kill_switch(
     let now = state.clock().now();
     match request.action.as_str() {
         "trip" => {
-            state.store().trip_kill_switch(ws, &stored.policy.name, reason, actor, now).await?;
+            state
+                .store()
+                .trip_kill_switch(ws, &stored.policy.name, reason, actor, now)
+                .await?;
         }
-        "reset" => match state.store().reset_kill_switch(ws, &stored.policy.name, reason, actor, now).await {
+        "reset" => match state
+            .store()
+            .reset_kill_switch(ws, &stored.policy.name, reason, actor, now)
+            .await
+        {
             Ok(()) | Err(loopgate_store::StoreError::NotFound(_)) => {}
             Err(e) => return Err(e.into()),
         },
@@ -374,8 +430,15 @@ pub struct ClaimedAudit {
 )]
 pub async fn claim_audit(State(state): State<AppState>, auth: Auth) -> Result<Response, ApiError> {
     let principal = auth.require(Permission::Review, "audit items")?;
-    if !principal.effective_roles().iter().any(|r| *r >= Role::Quality) {
-        return Err(ApiError::new(ErrorCode::RoleTooLow, "audits are for quality reviewers and SMEs"));
+    if !principal
+        .effective_roles()
+        .iter()
+        .any(|r| *r >= Role::Quality)
+    {
+        return Err(ApiError::new(
+            ErrorCode::RoleTooLow,
+            "audits are for quality reviewers and SMEs",
+        ));
     }
     let now = state.clock().now();
     let claimed = state
@@ -446,8 +509,15 @@ pub async fn audit_verdict(
 ) -> Result<Json<AuditResult>, ApiError> {
     let principal = auth.require(Permission::Review, "audit items")?;
     let verdict: AuditVerdict = body.parse()?;
-    if verdict.rationale.as_ref().is_some_and(|r| r.chars().count() > 20_000) {
-        return Err(ApiError::new(ErrorCode::InvalidRequest, "rationale must be at most 20000 characters"));
+    if verdict
+        .rationale
+        .as_ref()
+        .is_some_and(|r| r.chars().count() > 20_000)
+    {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "rationale must be at most 20000 characters",
+        ));
     }
     let now = state.clock().now();
     let ws = &principal.workspace;
@@ -464,7 +534,10 @@ pub async fn audit_verdict(
         )
         .await
         .map_err(|e| match e {
-            loopgate_store::StoreError::NotFound(_) => ApiError::new(ErrorCode::RouteNotFound, format!("no audit {id} in your workspace")),
+            loopgate_store::StoreError::NotFound(_) => ApiError::new(
+                ErrorCode::RouteNotFound,
+                format!("no audit {id} in your workspace"),
+            ),
             loopgate_store::StoreError::Conflict(m) => ApiError::new(ErrorCode::LeaseNotHeld, m),
             other => other.into(),
         })?;
@@ -473,7 +546,8 @@ pub async fn audit_verdict(
         .get_policy(ws, &item.policy)
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::PolicyNotFound, "the item's policy is gone"))?;
-    let tripped = learning::monitor_audit(state.store(), ws, &policy.policy, verdict.escaped, now).await?;
+    let tripped =
+        learning::monitor_audit(state.store(), ws, &policy.policy, verdict.escaped, now).await?;
     Ok(Json(AuditResult {
         audit,
         kill_switch_tripped: tripped,
@@ -506,7 +580,9 @@ pub async fn export(
     auth: Auth,
     ApiQuery(query): ApiQuery<ExportQuery>,
 ) -> Result<Response, ApiError> {
-    let principal = auth.require(Permission::ManagePolicies, "export training data")?.clone();
+    let principal = auth
+        .require(Permission::ManagePolicies, "export training data")?
+        .clone();
     let policy = match &query.policy {
         Some(p) => Some(
             p.parse::<PolicyName>()
@@ -535,7 +611,10 @@ pub async fn export(
             };
             after = Some(last.id);
             for item in page {
-                let reviews = store.reviews(&principal.workspace, item.id).await.unwrap_or_default();
+                let reviews = store
+                    .reviews(&principal.workspace, item.id)
+                    .await
+                    .unwrap_or_default();
                 let line = crate::export::record(&item, &reviews);
                 if tx.send(Ok(format!("{line}\n"))).await.is_err() {
                     return;
@@ -544,5 +623,9 @@ pub async fn export(
         }
     });
     let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
-    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], Body::from_stream(stream)).into_response())
+    Ok((
+        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        Body::from_stream(stream),
+    )
+        .into_response())
 }

@@ -1126,7 +1126,12 @@ pub async fn lead(
                     kind: sp.policy.kind.to_string(),
                     mode: sp.policy.mode.to_string(),
                     approve_at: sp.policy.thresholds.approve_at.map_or_else(
-                        || sp.policy.thresholds.target().map_or("–".into(), |(a, _)| format!("target {a}")),
+                        || {
+                            sp.policy
+                                .thresholds
+                                .target()
+                                .map_or("–".into(), |(a, _)| format!("target {a}"))
+                        },
                         |u| format!("{:.3}", u.get()),
                     ),
                     reject_below: sp

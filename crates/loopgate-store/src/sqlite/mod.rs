@@ -17,8 +17,8 @@ use loopgate_core::audit::{
 };
 use loopgate_core::clock::to_millis;
 use loopgate_core::{
-    Item, ItemId, KeyId, Lane, LeaseId, Policy, PolicyName, PolicySpec, Principal, PrincipalId, Review,
-    Role, Status, Timestamp, WorkspaceId,
+    Item, ItemId, KeyId, Lane, LeaseId, Policy, PolicyName, PolicySpec, Principal, PrincipalId,
+    Review, Role, Status, Timestamp, WorkspaceId,
 };
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter};
@@ -1157,11 +1157,17 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn policy_state(&self, workspace: &WorkspaceId, policy: &PolicyName) -> StoreResult<Option<serde_json::Value>> {
+    async fn policy_state(
+        &self,
+        workspace: &WorkspaceId,
+        policy: &PolicyName,
+    ) -> StoreResult<Option<serde_json::Value>> {
         let (ws, policy) = (workspace.clone(), policy.clone());
         self.read(move |c| {
             let state: Option<String> = c
-                .prepare_cached("SELECT state FROM policy_state WHERE workspace = ?1 AND policy = ?2")?
+                .prepare_cached(
+                    "SELECT state FROM policy_state WHERE workspace = ?1 AND policy = ?2",
+                )?
                 .query_row(params![ws.as_str(), policy.as_str()], |r| r.get(0))
                 .optional()?;
             state.map(|s| Ok(serde_json::from_str(&s)?)).transpose()
@@ -1197,7 +1203,8 @@ impl Store for SqliteStore {
 
     async fn all_policies(&self) -> StoreResult<Vec<(WorkspaceId, PolicyName)>> {
         self.read(|c| {
-            let mut stmt = c.prepare_cached("SELECT workspace, name FROM policies ORDER BY workspace, name")?;
+            let mut stmt =
+                c.prepare_cached("SELECT workspace, name FROM policies ORDER BY workspace, name")?;
             let pairs: Vec<(String, String)> = stmt
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<Result<_, _>>()?;
@@ -1339,7 +1346,11 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn audits(&self, workspace: &WorkspaceId, policy: &PolicyName) -> StoreResult<Vec<AuditTask>> {
+    async fn audits(
+        &self,
+        workspace: &WorkspaceId,
+        policy: &PolicyName,
+    ) -> StoreResult<Vec<AuditTask>> {
         let (ws, policy) = (workspace.clone(), policy.clone());
         self.read(move |c| {
             let mut stmt = c.prepare_cached(&format!(
@@ -1355,7 +1366,11 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn auto_approved(&self, workspace: &WorkspaceId, policy: &PolicyName) -> StoreResult<u64> {
+    async fn auto_approved(
+        &self,
+        workspace: &WorkspaceId,
+        policy: &PolicyName,
+    ) -> StoreResult<u64> {
         let (ws, policy) = (workspace.clone(), policy.clone());
         self.read(move |c| {
             let n: i64 = c.query_row(
@@ -1368,12 +1383,20 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn model(&self, workspace: &WorkspaceId, policy: &PolicyName) -> StoreResult<Option<(Vec<u8>, i64)>> {
+    async fn model(
+        &self,
+        workspace: &WorkspaceId,
+        policy: &PolicyName,
+    ) -> StoreResult<Option<(Vec<u8>, i64)>> {
         let (ws, policy) = (workspace.clone(), policy.clone());
         self.read(move |c| {
-            Ok(c.prepare_cached("SELECT bytes, through_id FROM models WHERE workspace = ?1 AND policy = ?2")?
-                .query_row(params![ws.as_str(), policy.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()?)
+            Ok(c.prepare_cached(
+                "SELECT bytes, through_id FROM models WHERE workspace = ?1 AND policy = ?2",
+            )?
+            .query_row(params![ws.as_str(), policy.as_str()], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?)
         })
         .await
     }

@@ -435,7 +435,12 @@ pub(super) fn queue_stats(
     Ok(stats)
 }
 
-pub(super) fn insert_outcome(conn: &Connection, workspace: &WorkspaceId, o: &NewOutcome, now: Timestamp) -> StoreResult<()> {
+pub(super) fn insert_outcome(
+    conn: &Connection,
+    workspace: &WorkspaceId,
+    o: &NewOutcome,
+    now: Timestamp,
+) -> StoreResult<()> {
     conn.prepare_cached(
         "INSERT INTO outcomes (workspace, policy, item_id, source, score, correct, inclusion, text, proposed, label, recorded_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
@@ -457,8 +462,7 @@ pub(super) fn insert_outcome(conn: &Connection, workspace: &WorkspaceId, o: &New
     Ok(())
 }
 
-pub(super) const AUDIT_TASK_COLUMNS: &str =
-    "id, policy, item_id, probability, status, lease_id, holder_id, lease_expires_at, escaped, created_at";
+pub(super) const AUDIT_TASK_COLUMNS: &str = "id, policy, item_id, probability, status, lease_id, holder_id, lease_expires_at, escaped, created_at";
 
 pub(super) fn audit_task(r: &Row<'_>) -> StoreResult<AuditTask> {
     let policy: String = r.get(1)?;

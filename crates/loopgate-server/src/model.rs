@@ -1,0 +1,185 @@
+//! The gateway's own model for `label` policies: an agent may omit its proposal
+//! (`"proposal": {"kind": "label", "model": "loopgate"}`) and let Loopgate propose.
+//!
+//! Each label policy's classifier learns from every human label of that policy, in the order
+//! the store recorded them, so every server sharing the database converges on the same model;
+//! it is saved with the id of the last outcome it learned from and restored from there. A
+//! conformal novelty check compares each input with the texts the model was tested on just
+//! before learning them; an unusual input goes to a person with the reason shown.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use loopgate_core::verdict::NoveltyFinding;
+use loopgate_core::{PolicyName, Timestamp, WorkspaceId};
+use loopgate_learn::classifier::{Classifier, ClassifierConfig};
+use loopgate_learn::novelty::{NoveltyScore, conformal_p_value};
+use loopgate_store::{Store, StoreError};
+use tokio::sync::Mutex;
+
+/// The model name an agent gives to let Loopgate propose.
+pub const MODEL_NAME: &str = "loopgate";
+/// Novelty scores kept to compare new inputs with.
+const CALIBRATION_WINDOW: usize = 1_000;
+/// Below this many calibration scores every input counts as novel: the model has seen too
+/// little to judge it.
+const MIN_CALIBRATION: usize = 50;
+/// Share of ordinary inputs the novelty check may flag.
+pub const NOVELTY_LEVEL: f64 = 0.02;
+/// The score the novelty check uses.
+const SCORE: NoveltyScore = NoveltyScore::Combined;
+
+/// One policy's model.
+#[derive(Debug)]
+pub struct Embedded {
+    classifier: Classifier,
+    through: i64,
+    unsaved: usize,
+    calibration: VecDeque<f64>,
+}
+
+/// What the model proposes for one text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Proposed {
+    /// The label, `None` before the model learned anything.
+    pub label: Option<String>,
+    /// Its probability.
+    pub probability: f64,
+    /// Set when the input is unlike what the model was tested on.
+    pub novelty: Option<NoveltyFinding>,
+}
+
+/// A loaded model, shared by the requests that use it.
+type Shared = Arc<Mutex<Embedded>>;
+
+/// Every label policy's model, loaded on first use.
+#[derive(Debug, Default)]
+pub struct Models {
+    loaded: std::sync::Mutex<HashMap<(WorkspaceId, PolicyName), Shared>>,
+}
+
+impl Models {
+    async fn get(
+        &self,
+        store: &dyn Store,
+        ws: &WorkspaceId,
+        policy: &PolicyName,
+    ) -> Result<Arc<Mutex<Embedded>>, StoreError> {
+        let key = (ws.clone(), policy.clone());
+        if let Some(m) = self.loaded.lock().expect("models mutex poisoned").get(&key) {
+            return Ok(m.clone());
+        }
+        let restored = match store.model(ws, policy).await? {
+            Some((bytes, through)) => match Classifier::from_bytes(&bytes) {
+                Ok(classifier) => Some((classifier, through)),
+                Err(e) => {
+                    tracing::warn!(error = %e, %policy, "a saved model does not load; relearning from every label");
+                    None
+                }
+            },
+            None => None,
+        };
+        let (classifier, through) = match restored {
+            Some(r) => r,
+            None => (
+                Classifier::new(ClassifierConfig::default())
+                    .map_err(|e| StoreError::Internal(e.to_string()))?,
+                0,
+            ),
+        };
+        let model = Arc::new(Mutex::new(Embedded {
+            classifier,
+            through,
+            unsaved: 0,
+            calibration: VecDeque::new(),
+        }));
+        Ok(self
+            .loaded
+            .lock()
+            .expect("models mutex poisoned")
+            .entry(key)
+            .or_insert(model)
+            .clone())
+    }
+
+    /// Learns every label recorded since the model last looked.
+    async fn catch_up(
+        store: &dyn Store,
+        ws: &WorkspaceId,
+        policy: &PolicyName,
+        m: &mut Embedded,
+    ) -> Result<(), StoreError> {
+        loop {
+            let page = store.outcomes(ws, policy, m.through, 1_000).await?;
+            let Some(last) = page.last().map(|o| o.id) else {
+                return Ok(());
+            };
+            for o in page {
+                if let (Some(text), Some(label)) = (o.text, o.label) {
+                    // Test before learning: the score of a text the model has not seen yet.
+                    if !m.classifier.classes().is_empty() {
+                        m.calibration
+                            .push_back(SCORE.score(&m.classifier.scores(&text)));
+                        if m.calibration.len() > CALIBRATION_WINDOW {
+                            m.calibration.pop_front();
+                        }
+                    }
+                    m.classifier.learn(&text, &label);
+                    m.unsaved += 1;
+                }
+            }
+            m.through = last;
+        }
+    }
+
+    /// The model's proposal for `text` under `policy`, after learning every recorded label.
+    pub async fn propose(
+        &self,
+        store: &dyn Store,
+        ws: &WorkspaceId,
+        policy: &PolicyName,
+        text: &str,
+    ) -> Result<Proposed, StoreError> {
+        let model = self.get(store, ws, policy).await?;
+        let mut m = model.lock().await;
+        Self::catch_up(store, ws, policy, &mut m).await?;
+        let scores = m.classifier.scores(text);
+        let prediction = m.classifier.predict(text);
+        let calibration: Vec<f64> = m.calibration.iter().copied().collect();
+        let p_value = if calibration.len() < MIN_CALIBRATION {
+            0.0
+        } else {
+            conformal_p_value(&calibration, SCORE.score(&scores)).unwrap_or(0.0)
+        };
+        Ok(Proposed {
+            label: prediction.as_ref().map(|p| p.label.clone()),
+            probability: prediction.map_or(0.0, |p| p.probability),
+            novelty: (p_value <= NOVELTY_LEVEL).then_some(NoveltyFinding {
+                p_value,
+                level: NOVELTY_LEVEL,
+            }),
+        })
+    }
+
+    /// Saves every model that learned something since it was last saved.
+    pub async fn save(&self, store: &dyn Store, now: Timestamp) -> Result<(), StoreError> {
+        let loaded: Vec<_> = self
+            .loaded
+            .lock()
+            .expect("models mutex poisoned")
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for ((ws, policy), model) in loaded {
+            let mut m = model.lock().await;
+            Self::catch_up(store, &ws, &policy, &mut m).await?;
+            if m.unsaved > 0 {
+                store
+                    .put_model(&ws, &policy, m.classifier.to_bytes(), m.through, now)
+                    .await?;
+                m.unsaved = 0;
+            }
+        }
+        Ok(())
+    }
+}
