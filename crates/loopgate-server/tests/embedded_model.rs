@@ -39,7 +39,7 @@ fn banking77(file: &str, intents: usize, per_intent: usize) -> Vec<(String, Stri
         .filter_map(|(text, label)| {
             let n = taken.entry(label.clone()).or_default();
             *n += 1;
-            (*n <= per_intent).then(|| (*n, label, text))
+            (*n <= per_intent).then_some((*n, label, text))
         })
         .collect();
     picked.sort();
