@@ -65,6 +65,25 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Writes training data as JSON Lines: every item people decided, with the proposal, the
+    /// final payload, the reviews and preference pairs for edits.
+    Export {
+        /// Only items decided at or after this time (RFC 3339, e.g. 2026-11-01T00:00:00Z).
+        #[arg(long)]
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        /// Only this policy.
+        #[arg(long)]
+        policy: Option<loopgate_core::PolicyName>,
+        /// The workspace.
+        #[arg(long, default_value = "default")]
+        workspace: WorkspaceId,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Data directory [default: ./loopgate-data, env LOOPGATE_DATA].
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
     /// Runs a demo: example policies, demo accounts, and a stream of realistic tickets.
     Demo(demo::DemoArgs),
     /// Replays a labelled ticket stream through the verdict pipeline with simulated reviewers
@@ -170,6 +189,43 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             serve(Config::load(file, Overrides { listen, data })?).await?;
         }
         Command::Simulate(args) => simulate::run(args)?,
+        Command::Export {
+            since,
+            policy,
+            workspace,
+            out,
+            data,
+        } => {
+            use std::io::Write;
+            let config = Config::load(file, data_only(data))?;
+            let store = open(&config.data)?;
+            let mut sink: Box<dyn Write> = match &out {
+                Some(path) => Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(path)
+                        .with_context(|| format!("cannot write {}", path.display()))?,
+                )),
+                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            };
+            let since = since.unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+            let mut after = None;
+            let mut written = 0usize;
+            loop {
+                let page = store
+                    .decided_items(&workspace, since, policy.as_ref(), after, 500)
+                    .await?;
+                let Some(last) = page.last() else {
+                    break;
+                };
+                after = Some(last.id);
+                for item in &page {
+                    let reviews = store.reviews(&workspace, item.id).await?;
+                    writeln!(sink, "{}", loopgate_server::export::record(item, &reviews))?;
+                    written += 1;
+                }
+            }
+            sink.flush()?;
+            eprintln!("exported {written} decided item(s)");
+        }
         Command::Demo(args) => demo::run(args).await?,
         Command::Migrate { data } => {
             let config = Config::load(file, data_only(data))?;

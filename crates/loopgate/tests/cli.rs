@@ -877,3 +877,39 @@ fn weak_passwords_and_agent_accounts_are_refused() {
     assert!(!agent.status.success());
     assert!(stderr(&agent).contains("API key"), "{}", stderr(&agent));
 }
+
+#[tokio::test]
+async fn export_writes_one_json_line_per_item_people_decided() {
+    let tmp = TempDir::new().unwrap();
+    let data = tmp.path().join("data");
+    journey(tmp.path(), &data).await;
+    let out = tmp.path().join("train.jsonl");
+    let output = run(loopgate(tmp.path())
+        .args(["export", "--data"])
+        .arg(&data)
+        .arg("--out")
+        .arg(&out));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("exported 1 decided item"),
+        "{}",
+        stderr(&output)
+    );
+    let text = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "one item was decided by a person: {text}");
+    assert_eq!(lines[0]["status"], "approved");
+    assert_eq!(lines[0]["proposal_correct"], true);
+    assert_eq!(lines[0]["reviews"][0]["reviewer"], "alice");
+    assert_eq!(lines[0]["final_payload"], lines[0]["proposal"]["payload"]);
+
+    // Nothing was decided after the future.
+    let later = run(loopgate(tmp.path())
+        .args(["export", "--since", "2999-01-01T00:00:00Z", "--data"])
+        .arg(&data));
+    assert!(later.status.success());
+    assert!(stdout(&later).is_empty());
+}
