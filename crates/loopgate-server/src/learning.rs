@@ -66,6 +66,9 @@ pub struct Certified {
     pub approve_error_upper: Option<f64>,
     /// Fewest outcomes above a threshold before it is tested at all.
     pub start_items: u64,
+    /// Share of labelled outcomes the certified thresholds would have decided without a
+    /// person: the automation they buy.
+    pub automation_rate: f64,
 }
 
 impl Calibrator for PolicyCalibrator {
@@ -269,6 +272,8 @@ pub async fn refit(
             approve_errors: approve.as_ref().map_or(0, |c| c.errors),
             approve_error_upper: approve.as_ref().map(|c| c.error_upper_bound),
             start_items: target.start_items(),
+            automation_rate: approve.as_ref().map_or(0.0, |c| c.automation_rate)
+                + reject.as_ref().map_or(0.0, |c| c.automation_rate),
         });
     }
     let was = before.thresholds(policy);

@@ -1027,6 +1027,8 @@ pub async fn audit(
 // --- the lead's view -------------------------------------------------------------------
 
 struct PolicyRow {
+    in_force: String,
+    learned: String,
     name: String,
     version: u32,
     kind: String,
@@ -1089,6 +1091,39 @@ pub async fn lead(
     }
     let switches = state.store().kill_switches(ws).await?;
     let policies = state.store().list_policies(ws).await?;
+    let mut learned_states = BTreeMap::new();
+    for sp in &policies {
+        let name = &sp.policy.name;
+        let learned =
+            crate::learning::PolicyState::from_json(state.store().policy_state(ws, name).await?);
+        let rows = crate::learning::all_outcomes(state.store(), ws, name).await?;
+        let agreement = (!rows.is_empty())
+            .then(|| rows.iter().filter(|r| r.correct).count() as f64 / rows.len() as f64);
+        let audits: Vec<loopgate_learn::escape::Audit> = state
+            .store()
+            .audits(ws, name)
+            .await?
+            .into_iter()
+            .filter_map(|a| {
+                a.escaped.map(|escaped| loopgate_learn::escape::Audit {
+                    inclusion_probability: a.probability,
+                    escaped,
+                })
+            })
+            .collect();
+        let population = state.store().auto_approved(ws, name).await?;
+        let escape = (!audits.is_empty())
+            .then(|| {
+                loopgate_learn::escape::estimate(
+                    &audits,
+                    population.max(audits.len() as u64) as usize,
+                    0.95,
+                )
+                .ok()
+            })
+            .flatten();
+        learned_states.insert(name.clone(), (learned, agreement, escape));
+    }
     let page = LeadPage {
         nav: Nav::new(&viewer, "lead", notice(q.notice.as_deref())),
         roles: Role::ALL.iter().map(|r| r.to_string()).collect(),
@@ -1120,7 +1155,36 @@ pub async fn lead(
             .iter()
             .map(|sp| {
                 let switch = switches.iter().find(|k| k.policy == sp.policy.name);
+                let learned = &learned_states[&sp.policy.name];
+                let force = learned.0.thresholds(&sp.policy);
+                let show = |p: Option<loopgate_core::Probability>| {
+                    p.map_or("–".to_owned(), |p| format!("{:.3}", p.get()))
+                };
                 PolicyRow {
+                    in_force: format!(
+                        "U {} · L {} ({})",
+                        show(force.approve_at),
+                        show(force.reject_below),
+                        force.basis
+                    ),
+                    learned: format!(
+                        "{} outcomes · agreement {} · calibrator {}{}",
+                        learned.0.outcomes,
+                        learned
+                            .1
+                            .map_or("–".to_owned(), |a| format!("{:.0}%", a * 100.0)),
+                        if learned.0.calibrator.is_some() {
+                            "platt"
+                        } else {
+                            "none"
+                        },
+                        learned.2.as_ref().map_or(String::new(), |e| format!(
+                            " · escape {:.2}% [{:.2}%, {:.2}%]",
+                            e.hajek * 100.0,
+                            e.lower * 100.0,
+                            e.upper * 100.0
+                        )),
+                    ),
                     name: sp.policy.name.to_string(),
                     version: sp.version,
                     kind: sp.policy.kind.to_string(),

@@ -570,3 +570,59 @@ pub fn submission(confidence: f64, overrides: Value) -> Value {
     merge(&mut v, &overrides);
     v
 }
+
+impl TestApp {
+    /// Every entry of the default workspace's audit chain, oldest first, read straight from the
+    /// SQLite file (the API lists only an item's own entries). Each entry has `seq`, `item_id`,
+    /// `actor`, `actor_role`, `action`, `from`, `to` and `detail` (parsed JSON).
+    pub fn audit_log(&self) -> Vec<Value> {
+        let path = self.dir.path().join(loopgate_store::sqlite::DB_FILE);
+        let conn = rusqlite::Connection::open_with_flags(
+            &path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .expect("the database opens read-only");
+        let mut stmt = conn
+            .prepare(
+                "SELECT seq, item_id, actor_name, actor_role, action, from_state, to_state, detail
+                 FROM audit_log WHERE workspace = 'default' ORDER BY seq",
+            )
+            .expect("the audit log is readable");
+        stmt.query_map([], |r| {
+            let detail: String = r.get(7)?;
+            Ok(json!({
+                "seq": r.get::<_, i64>(0)?,
+                "item_id": r.get::<_, Option<String>>(1)?,
+                "actor": r.get::<_, String>(2)?,
+                "actor_role": r.get::<_, String>(3)?,
+                "action": r.get::<_, String>(4)?,
+                "from": r.get::<_, Option<String>>(5)?,
+                "to": r.get::<_, Option<String>>(6)?,
+                "detail": serde_json::from_str::<Value>(&detail).unwrap_or(Value::Null),
+            }))
+        })
+        .expect("the audit log is readable")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("every audit entry reads")
+    }
+
+    /// GET with a key, the body read as text (for non-JSON answers such as JSON Lines). Asserts
+    /// that it is not a 5xx.
+    pub async fn get_text(&self, path: &str, key: &str) -> (StatusCode, HeaderMap, String) {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path} failed: {e}"));
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("the body is readable");
+        assert!(
+            !status.is_server_error(),
+            "GET {path} answered {status}: {text}"
+        );
+        (status, headers, text)
+    }
+}
