@@ -89,7 +89,26 @@
   }
 
   // --- item: decisions by key, edit diff preview ---------------------------------------
-  const item = document.querySelector(".item");
+  // Audits: a for right, r for escaped.
+  const auditForm = document.getElementById("audit-form");
+  if (auditForm) {
+    const judge = function (escaped) { document.getElementById("escaped").value = escaped; auditForm.submit(); };
+    auditForm.querySelectorAll("button[data-escaped]").forEach(function (b) {
+      b.addEventListener("click", function (e) { e.preventDefault(); judge(b.dataset.escaped); });
+    });
+    document.addEventListener("keydown", function (e) {
+      if (e.ctrlKey || e.metaKey || e.altKey || typing(e)) return;
+      if (e.key === "a") { e.preventDefault(); judge("false"); }
+      else if (e.key === "r") { e.preventDefault(); judge("true"); }
+    });
+  }
+  if (page === "audits" && !auditForm) {
+    document.addEventListener("keydown", function (e) {
+      if (e.key === "n" && !typing(e)) { e.preventDefault(); post("/audits/next"); }
+    });
+  }
+
+  const item = document.querySelector(".item[data-item]");
   const form = document.getElementById("decide");
   const edited = document.getElementById("edited");
   function decide(decision) {
@@ -158,7 +177,7 @@
     if (help && !help.hidden) return;
     const k = e.key;
     if (k === "?") { e.preventDefault(); showHelp(true); return; }
-    if (k === "n") { e.preventDefault(); post("/review/next"); return; }
+    if (k === "n" && page !== "audits") { e.preventDefault(); post("/review/next"); return; }
     if (page === "queue") {
       if (k === "j") { e.preventDefault(); select(selected + 1); }
       else if (k === "k") { e.preventDefault(); select(selected - 1); }

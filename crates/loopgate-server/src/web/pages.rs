@@ -1363,3 +1363,206 @@ pub async fn save_user(
         })?;
     Ok(Redirect::to("/admin/users?notice=saved").into_response())
 }
+
+// --- audits ----------------------------------------------------------------------------
+
+struct AuditFacts {
+    id: String,
+    item_id: String,
+    short_id: String,
+    policy: String,
+    lease_id: String,
+    probability: String,
+    confidence: String,
+    text: String,
+    delivered: String,
+    customer: String,
+    reasons: String,
+    is_label: bool,
+}
+
+#[derive(Template)]
+#[template(path = "audits.html")]
+struct AuditsPage {
+    nav: Nav,
+    audit: Option<AuditFacts>,
+    waiting: usize,
+}
+
+fn require_auditor(viewer: &Viewer) -> Result<(), WebError> {
+    viewer.require(Permission::Review, "audit items")?;
+    if viewer
+        .principal
+        .effective_roles()
+        .iter()
+        .any(|r| *r >= Role::Quality)
+    {
+        Ok(())
+    } else {
+        Err(WebError::Forbidden(
+            "audits are for quality reviewers and SMEs".into(),
+        ))
+    }
+}
+
+async fn waiting_audits(state: &AppState, viewer: &Viewer) -> Result<usize, WebError> {
+    let ws = &viewer.principal.workspace;
+    let mut waiting = 0;
+    for sp in state.store().list_policies(ws).await? {
+        waiting += state
+            .store()
+            .audits(ws, &sp.policy.name)
+            .await?
+            .iter()
+            .filter(|a| a.status != "done")
+            .count();
+    }
+    Ok(waiting)
+}
+
+pub async fn audits(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(q): Query<NoticeQuery>,
+) -> PageResult {
+    require_auditor(&viewer)?;
+    let page = AuditsPage {
+        nav: Nav::new(&viewer, "audits", notice(q.notice.as_deref())),
+        audit: None,
+        waiting: waiting_audits(&state, &viewer).await?,
+    };
+    Ok(render(&page)?.into_response())
+}
+
+/// Claims the next audit and shows it.
+pub async fn audit_next(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Form(form): Form<CsrfForm>,
+) -> PageResult {
+    viewer.check_csrf(&form.csrf)?;
+    require_auditor(&viewer)?;
+    show_next_audit(&state, &viewer).await
+}
+
+async fn show_next_audit(state: &AppState, viewer: &Viewer) -> PageResult {
+    let now = state.clock().now();
+    let claimed = state
+        .store()
+        .claim_audit(
+            &viewer.principal.workspace,
+            AuditActor::person(&viewer.principal.actor(), "quality"),
+            LeaseId::new(),
+            now + state.settings().default_lease,
+            now,
+        )
+        .await?;
+    let Some((audit, item)) = claimed else {
+        return Ok(Redirect::to("/audits?notice=empty").into_response());
+    };
+    let facts = ItemFacts::new(&item, now);
+    let delivered = item
+        .outcome
+        .as_ref()
+        .and_then(|o| o.payload.as_ref())
+        .map_or_else(
+            || facts.proposal_main.clone(),
+            |p| match views::edit_target(p) {
+                EditTarget::Field(key) => views::show(&p[&key]),
+                EditTarget::Json => p.get("label").map_or_else(
+                    || serde_json::to_string_pretty(p).unwrap_or_default(),
+                    views::show,
+                ),
+            },
+        );
+    let page = AuditsPage {
+        nav: Nav::new(viewer, "audits", None),
+        audit: Some(AuditFacts {
+            id: audit.id.clone(),
+            item_id: item.id.to_string(),
+            short_id: facts.short_id.clone(),
+            policy: facts.policy.clone(),
+            lease_id: audit.lease_id.map(|l| l.to_string()).unwrap_or_default(),
+            probability: format!("{:.2}", audit.probability),
+            confidence: facts.calibrated.clone(),
+            text: facts.text.clone(),
+            delivered,
+            customer: facts.customer_name.clone(),
+            reasons: facts
+                .reasons
+                .iter()
+                .map(|r| r.1.clone())
+                .collect::<Vec<_>>()
+                .join(" · "),
+            is_label: item.proposal.kind == loopgate_core::Kind::Label,
+        }),
+        waiting: 0,
+    };
+    Ok(render(&page)?.into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AuditForm {
+    #[serde(default)]
+    csrf: String,
+    lease_id: String,
+    escaped: String,
+    label: Option<String>,
+    rationale: Option<String>,
+}
+
+pub async fn audit_verdict(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    Form(form): Form<AuditForm>,
+) -> PageResult {
+    viewer.check_csrf(&form.csrf)?;
+    require_auditor(&viewer)?;
+    let lease_id: LeaseId = form
+        .lease_id
+        .parse()
+        .map_err(|_| WebError::BadRequest("the form lost its lease; audit the next item".into()))?;
+    let escaped = match form.escaped.as_str() {
+        "true" => true,
+        "false" => false,
+        _ => {
+            return Err(WebError::BadRequest(
+                "say whether the item was right or escaped".into(),
+            ));
+        }
+    };
+    let ws = &viewer.principal.workspace;
+    let now = state.clock().now();
+    let label = form
+        .label
+        .map(|l| l.trim().to_owned())
+        .filter(|l| !l.is_empty());
+    let rationale = form
+        .rationale
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty());
+    let recorded = state
+        .store()
+        .record_audit(
+            ws,
+            &id,
+            lease_id,
+            AuditActor::person(&viewer.principal.actor(), "quality"),
+            escaped,
+            json!({"label": label, "rationale": rationale}),
+            now,
+        )
+        .await;
+    let (_, item) = match recorded {
+        Ok(r) => r,
+        Err(StoreError::Conflict(_)) => {
+            return Ok(Redirect::to("/audits?notice=lease_not_held").into_response());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(policy) = state.store().get_policy(ws, &item.policy).await? {
+        crate::learning::monitor_audit(state.store(), ws, &policy.policy, escaped, now).await?;
+    }
+    show_next_audit(&state, &viewer).await
+}

@@ -16,6 +16,7 @@ pub struct Nav {
     pub section: &'static str,
     pub lead: bool,
     pub admin: bool,
+    pub auditor: bool,
     pub flash: Option<String>,
 }
 
@@ -35,6 +36,10 @@ impl Nav {
             section,
             lead: p.can(Permission::ManagePolicies),
             admin: p.can(Permission::ManageKeys),
+            auditor: p.can(Permission::Review)
+                && p.effective_roles()
+                    .iter()
+                    .any(|r| *r >= loopgate_core::Role::Quality),
             flash,
         }
     }
