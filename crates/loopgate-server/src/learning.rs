@@ -255,7 +255,8 @@ pub async fn refit(
             risk::certify_approve(&outcomes, &grid, target)
                 .map_err(|e| StoreError::Internal(e.to_string()))?
         };
-        let reversed: Vec<f64> = grid.iter().rev().map(|t| 1.0 - t).collect();
+        // The reject side tests from the strictest (lowest) threshold up.
+        let reversed: Vec<f64> = grid.iter().map(|t| 1.0 - t).collect();
         let reject = if outcomes.is_empty() {
             None
         } else {
@@ -293,12 +294,20 @@ pub async fn refit(
             "outcomes": state.outcomes,
         }),
     });
+    let fitted = state.clone();
     store
-        .put_policy_state(
+        .update_policy_state(
             ws,
             &policy.name,
-            serde_json::to_value(&state).map_err(|e| StoreError::Internal(e.to_string()))?,
-            event,
+            Box::new(move |stored| {
+                // The escape monitor moves with every audit; keep the stored one, not the one
+                // read before the refit began.
+                let mut state = fitted;
+                state.monitor = PolicyState::from_json(stored).monitor;
+                let value = serde_json::to_value(&state)
+                    .map_err(|e| StoreError::Internal(e.to_string()))?;
+                Ok((value, event))
+            }),
             now,
         )
         .await?;
@@ -314,27 +323,34 @@ pub async fn monitor_audit(
     escaped: bool,
     now: Timestamp,
 ) -> Result<bool, StoreError> {
-    let mut state = PolicyState::from_json(store.policy_state(ws, &policy.name).await?);
     let p0 = policy.thresholds.target().map_or(0.02, |(a, _)| a);
-    let mut monitor = match state.monitor.take() {
-        Some(m) => m,
-        None => Cusum::new(p0, (p0 * ALARM_MULTIPLE).min(0.5), MONITOR_ARL0)
-            .map_err(|e| StoreError::Internal(format!("escape monitor: {e}")))?,
-    };
-    let tripped = monitor.observe(escaped) == Alarm::Tripped;
-    if tripped {
-        monitor.reset();
-    }
-    state.monitor = Some(monitor);
+    let tripped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = tripped.clone();
+    // Read, observe and write in one transaction, so concurrent verdicts never lose one.
     store
-        .put_policy_state(
+        .update_policy_state(
             ws,
             &policy.name,
-            serde_json::to_value(&state).map_err(|e| StoreError::Internal(e.to_string()))?,
-            None,
+            Box::new(move |stored| {
+                let mut state = PolicyState::from_json(stored);
+                let mut monitor = match state.monitor.take() {
+                    Some(m) => m,
+                    None => Cusum::new(p0, (p0 * ALARM_MULTIPLE).min(0.5), MONITOR_ARL0)
+                        .map_err(|e| StoreError::Internal(format!("escape monitor: {e}")))?,
+                };
+                if monitor.observe(escaped) == Alarm::Tripped {
+                    flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                    monitor.reset();
+                }
+                state.monitor = Some(monitor);
+                let value = serde_json::to_value(&state)
+                    .map_err(|e| StoreError::Internal(e.to_string()))?;
+                Ok((value, None))
+            }),
             now,
         )
         .await?;
+    let tripped = tripped.load(std::sync::atomic::Ordering::SeqCst);
     if tripped {
         store
             .trip_kill_switch(

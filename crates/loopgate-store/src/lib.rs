@@ -135,6 +135,15 @@ pub struct AuditTask {
     pub created_at: DateTime<Utc>,
 }
 
+/// A change to a policy's learned state, run inside the store's transaction on the stored state:
+/// returns the new state and, when something a person relies on changed, an audit event.
+pub type PolicyStateChange = Box<
+    dyn FnOnce(
+            Option<serde_json::Value>,
+        ) -> Result<(serde_json::Value, Option<AuditEvent>), StoreError>
+        + Send,
+>;
+
 /// A change to one item, run inside the store's transaction on the current version of the item.
 /// Returning an error leaves the item untouched.
 pub type ItemMutation = Box<dyn FnOnce(&mut Item) -> Result<Effects, TransitionError> + Send>;
@@ -572,6 +581,14 @@ pub trait Store: Send + Sync + Debug {
         event: Option<AuditEvent>,
         now: Timestamp,
     ) -> StoreResult<()>;
+    /// Changes a policy's learned state atomically: the change sees the stored state.
+    async fn update_policy_state(
+        &self,
+        workspace: &WorkspaceId,
+        policy: &PolicyName,
+        change: PolicyStateChange,
+        now: Timestamp,
+    ) -> StoreResult<serde_json::Value>;
     /// The policies of every workspace, as (workspace, policy) pairs.
     async fn all_policies(&self) -> StoreResult<Vec<(WorkspaceId, PolicyName)>>;
 

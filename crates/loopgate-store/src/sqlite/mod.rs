@@ -31,8 +31,8 @@ use self::writer::Writer;
 use crate::{
     AuditTask, ChainReport, ClaimRequest, CodeRecord, HistoryEntry, Inserted, ItemChanged,
     ItemFilter, ItemMutation, KeyRecord, KillSwitch, NewAccount, NewItem, NewKey, NewOutcome,
-    NewSession, OutcomeRow, OutcomeSource, QueueStats, Session, Store, StoreError, StoreResult,
-    StoredPolicy,
+    NewSession, OutcomeRow, OutcomeSource, PolicyStateChange, QueueStats, Session, Store,
+    StoreError, StoreResult, StoredPolicy,
 };
 
 /// File name of the database inside the data directory.
@@ -1197,6 +1197,37 @@ impl Store for SqliteStore {
                     chain.save(c)?;
                 }
                 Ok(())
+            })
+            .await
+    }
+
+    async fn update_policy_state(
+        &self,
+        workspace: &WorkspaceId,
+        policy: &PolicyName,
+        change: PolicyStateChange,
+        now: Timestamp,
+    ) -> StoreResult<serde_json::Value> {
+        let (ws, policy) = (workspace.clone(), policy.clone());
+        self.writer
+            .write(move |c, _| {
+                let stored: Option<String> = c
+                    .prepare_cached("SELECT state FROM policy_state WHERE workspace = ?1 AND policy = ?2")?
+                    .query_row(params![ws.as_str(), policy.as_str()], |r| r.get(0))
+                    .optional()?;
+                let stored = stored.map(|s| serde_json::from_str(&s)).transpose()?;
+                let (state, event) = change(stored)?;
+                c.execute(
+                    "INSERT INTO policy_state (workspace, policy, state, updated_at) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (workspace, policy) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+                    params![ws.as_str(), policy.as_str(), serde_json::to_string(&state)?, to_millis(now)],
+                )?;
+                if let Some(event) = event {
+                    let mut chain = Chain::load(c, &ws)?;
+                    chain.append(c, now, event)?;
+                    chain.save(c)?;
+                }
+                Ok(state)
             })
             .await
     }
