@@ -15,6 +15,10 @@ use crate::types::{
 };
 use crate::verdict::Verdict;
 
+/// The model name of Loopgate's own embedded model: an agent that names it (and brings no
+/// payload or confidence) lets Loopgate propose the label.
+pub const EMBEDDED_MODEL: &str = "loopgate";
+
 /// Longest ticket text accepted, in characters.
 pub const MAX_TEXT_CHARS: usize = 100_000;
 /// Longest short string (ids, names, tiers, channels, models), in characters.
@@ -296,6 +300,12 @@ pub struct Item {
     pub updated_at: DateTime<Utc>,
     /// When a person first claimed it.
     pub first_claimed_at: Option<DateTime<Utc>>,
+    /// Whether a human label of this item may feed the policy's threshold bound: it reaches
+    /// people (or an audit) for a reason independent of its content — the policy's sampling
+    /// coin, drawn at submit at the audit rate, came up, or every item of the policy goes to
+    /// people (shadow mode, a policy-wide kill switch, an irreversible action).
+    #[serde(default)]
+    pub representative: bool,
 }
 
 impl Item {

@@ -23,7 +23,8 @@ pub use audit::{
 };
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use item::{
-    Actor, Customer, Input, Item, Lease, Outcome, PendingApproval, Proposal, Submission,
+    Actor, Customer, EMBEDDED_MODEL, Input, Item, Lease, Outcome, PendingApproval, Proposal,
+    Submission,
 };
 pub use lifecycle::{Reviewer, TransitionError};
 pub use policy::{Policy, PolicySpec, Thresholds};

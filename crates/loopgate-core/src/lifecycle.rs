@@ -170,6 +170,7 @@ impl Item {
             created_at: now,
             updated_at: now,
             first_claimed_at: None,
+            representative: false,
         };
         item.settle();
         item

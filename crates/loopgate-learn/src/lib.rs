@@ -2,7 +2,8 @@
 //! from seeds the caller passes. See DESIGN.md, "The learning loop".
 //!
 //! - [`classifier`]: the embedded triage model (online logistic regression on hashed n-grams);
-//!   [`features`] turns text into its hashed n-grams.
+//!   [`features`] turns text into its hashed n-grams; [`learner`] holds the fold models the
+//!   loop proposes with and certifies on.
 //! - [`calibration`]: raw score → probability of being right (Platt, isotonic), ECE and
 //!   reliability tables.
 //! - [`risk`]: exact binomial bounds and Learn-then-Test thresholds with a guarantee; what-if
@@ -17,6 +18,7 @@ pub mod calibration;
 pub mod classifier;
 pub mod escape;
 pub mod features;
+pub mod learner;
 pub mod monitor;
 pub mod novelty;
 pub mod risk;

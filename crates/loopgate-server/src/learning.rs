@@ -18,6 +18,8 @@ use loopgate_learn::calibration::{PlattScaling, ece, reliability_table};
 use loopgate_learn::monitor::{Cusum, Status as Alarm};
 use loopgate_learn::risk::{self, Outcome, RiskTarget};
 use loopgate_store::{Effects, NewOutcome, OutcomeRow, OutcomeSource, Store, StoreError};
+
+use crate::model::Models;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
@@ -38,13 +40,23 @@ pub struct PolicyState {
     pub calibrator: Option<PlattScaling>,
     /// Thresholds certified by Learn-then-Test, for a target policy.
     pub certified: Option<Certified>,
-    /// Outcomes the last refit used.
+    /// Outcomes the last refit certified on: the representative ones.
     pub outcomes: usize,
     /// When the state was last refitted.
     pub refitted_at: Option<chrono::DateTime<chrono::Utc>>,
     /// The escape monitor over audit outcomes.
     #[schema(value_type = Option<Object>)]
     pub monitor: Option<Cusum>,
+    /// For label policies: one escape monitor per proposed label, so that one intent going
+    /// wrong stops that intent before it moves the policy's monitor.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub intent_monitors: std::collections::BTreeMap<String, Cusum>,
+    /// Where the certified outcomes came from: `out_of_fold` (the embedded model's labelled
+    /// texts re-scored by fold models that never saw them) or `live` (the scores proposals
+    /// were made with).
+    #[serde(default)]
+    pub scored: Option<String>,
 }
 
 /// Certified thresholds.
@@ -155,6 +167,8 @@ pub fn outcome_of(item: &Item) -> Option<NewOutcome> {
         score: item.verdict.confidence.raw.get(),
         correct: item.status == Status::Approved,
         inclusion: 1.0,
+        representative: item.representative,
+        embedded: item.proposal.model.as_deref() == Some(loopgate_core::EMBEDDED_MODEL),
         text: is_label.then(|| item.input.text.clone()),
         proposed: label(Some(&item.proposal.payload)),
         label: if is_label {
@@ -163,6 +177,20 @@ pub fn outcome_of(item: &Item) -> Option<NewOutcome> {
             None
         },
     })
+}
+
+/// The proposed label of a label policy's item: the intent its kill switch and escape monitor
+/// are scoped to.
+pub fn intent_of(item: &Item) -> Option<String> {
+    (item.proposal.kind == Kind::Label)
+        .then(|| {
+            item.proposal
+                .payload
+                .get("label")?
+                .as_str()
+                .map(str::to_owned)
+        })
+        .flatten()
 }
 
 /// A reviewer's decision as store effects: the audit event, the review, and the outcome when
@@ -212,34 +240,56 @@ pub fn threshold_grid() -> Vec<f64> {
     grid
 }
 
-/// Refits a policy's calibrator and, for a target policy, its thresholds, from all its labelled
-/// outcomes; stores the state, with an audit entry when the thresholds in force change.
+/// Refits a policy's calibrator and, for a target policy, its thresholds, from its
+/// representative labelled outcomes (see `Item::representative`); stores the state, with an
+/// audit entry when the thresholds in force change.
+///
+/// When Loopgate's own model makes most of the policy's proposals, the outcomes are its labelled
+/// texts re-scored out of fold, as `loopgate simulate` certifies; otherwise the scores the
+/// proposals were made with.
 pub async fn refit(
     store: &dyn Store,
+    models: &Models,
     ws: &WorkspaceId,
     policy: &Policy,
     now: Timestamp,
 ) -> Result<PolicyState, StoreError> {
     let before = PolicyState::from_json(store.policy_state(ws, &policy.name).await?);
     let rows = all_outcomes(store, ws, &policy.name).await?;
-    let outcomes: Vec<Outcome> = rows
-        .iter()
-        .map(|r| Outcome {
+    let representative: Vec<&OutcomeRow> = rows.iter().filter(|r| r.representative).collect();
+    let embedded = representative.iter().filter(|r| r.embedded).count();
+    let out_of_fold = policy.kind == Kind::Label && 2 * embedded > representative.len();
+    let live = |rows: &mut dyn Iterator<Item = &OutcomeRow>| -> Vec<Outcome> {
+        rows.map(|r| Outcome {
             score: r.score,
             correct: r.correct,
         })
-        .collect();
+        .collect()
+    };
+    // The bound needs a fair sample; a calibrator only needs the order of scores kept, so it
+    // may learn from every labelled outcome.
+    let (outcomes, calibration) = if out_of_fold {
+        let scored = models.out_of_fold(store, ws, &policy.name).await?;
+        (scored.clone(), scored)
+    } else {
+        (
+            live(&mut representative.iter().copied()),
+            live(&mut rows.iter()),
+        )
+    };
     let mut state = PolicyState {
         calibrator: None,
         certified: None,
         outcomes: outcomes.len(),
         refitted_at: Some(now),
-        monitor: before.monitor.clone(),
+        monitor: None,
+        intent_monitors: Default::default(),
+        scored: Some(if out_of_fold { "out_of_fold" } else { "live" }.to_owned()),
     };
-    let both = outcomes.iter().any(|o| o.correct) && outcomes.iter().any(|o| !o.correct);
-    if outcomes.len() >= MIN_CALIBRATION_OUTCOMES && both {
-        let scores: Vec<f64> = outcomes.iter().map(|o| o.score).collect();
-        let correct: Vec<bool> = outcomes.iter().map(|o| o.correct).collect();
+    let both = calibration.iter().any(|o| o.correct) && calibration.iter().any(|o| !o.correct);
+    if calibration.len() >= MIN_CALIBRATION_OUTCOMES && both {
+        let scores: Vec<f64> = calibration.iter().map(|o| o.score).collect();
+        let correct: Vec<bool> = calibration.iter().map(|o| o.correct).collect();
         // Only an increasing calibrator keeps the order the certified threshold relies on.
         state.calibrator = PlattScaling::fit(&scores, &correct)
             .ok()
@@ -300,10 +350,12 @@ pub async fn refit(
             ws,
             &policy.name,
             Box::new(move |stored| {
-                // The escape monitor moves with every audit; keep the stored one, not the one
+                // The escape monitors move with every audit; keep the stored ones, not those
                 // read before the refit began.
                 let mut state = fitted;
-                state.monitor = PolicyState::from_json(stored).monitor;
+                let stored = PolicyState::from_json(stored);
+                state.monitor = stored.monitor;
+                state.intent_monitors = stored.intent_monitors;
                 let value = serde_json::to_value(&state)
                     .map_err(|e| StoreError::Internal(e.to_string()))?;
                 Ok((value, event))
@@ -314,18 +366,21 @@ pub async fn refit(
     Ok(state)
 }
 
-/// Feeds an audit verdict to the policy's escape monitor; trips the kill switch when it alarms.
-/// Returns whether it tripped.
+/// Feeds an audit verdict to the policy's escape monitor and, for a label policy, to the
+/// monitor of the proposed label; trips the kill switch of each scope whose monitor alarms.
+/// Returns the scopes tripped (`None` for the whole policy, `Some(label)` for one intent).
 pub async fn monitor_audit(
     store: &dyn Store,
     ws: &WorkspaceId,
     policy: &Policy,
+    intent: Option<&str>,
     escaped: bool,
     now: Timestamp,
-) -> Result<bool, StoreError> {
+) -> Result<Vec<Option<String>>, StoreError> {
     let p0 = policy.thresholds.target().map_or(0.02, |(a, _)| a);
-    let tripped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let flag = tripped.clone();
+    let intent = intent.map(str::to_owned);
+    let alarms = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let raised = alarms.clone();
     // Read, observe and write in one transaction, so concurrent verdicts never lose one.
     store
         .update_policy_state(
@@ -333,16 +388,33 @@ pub async fn monitor_audit(
             &policy.name,
             Box::new(move |stored| {
                 let mut state = PolicyState::from_json(stored);
-                let mut monitor = match state.monitor.take() {
+                let fresh = || {
+                    Cusum::new(p0, (p0 * ALARM_MULTIPLE).min(0.5), MONITOR_ARL0)
+                        .map_err(|e| StoreError::Internal(format!("escape monitor: {e}")))
+                };
+                let mut tripped = Vec::new();
+                let monitor = match state.monitor.as_mut() {
                     Some(m) => m,
-                    None => Cusum::new(p0, (p0 * ALARM_MULTIPLE).min(0.5), MONITOR_ARL0)
-                        .map_err(|e| StoreError::Internal(format!("escape monitor: {e}")))?,
+                    None => state.monitor.insert(fresh()?),
                 };
                 if monitor.observe(escaped) == Alarm::Tripped {
-                    flag.store(true, std::sync::atomic::Ordering::SeqCst);
                     monitor.reset();
+                    tripped.push(None);
                 }
-                state.monitor = Some(monitor);
+                if let Some(intent) = intent {
+                    let monitor = match state.intent_monitors.get_mut(&intent) {
+                        Some(m) => m,
+                        None => state
+                            .intent_monitors
+                            .entry(intent.clone())
+                            .or_insert(fresh()?),
+                    };
+                    if monitor.observe(escaped) == Alarm::Tripped {
+                        monitor.reset();
+                        tripped.push(Some(intent));
+                    }
+                }
+                *raised.lock().expect("alarm list poisoned") = tripped;
                 let value = serde_json::to_value(&state)
                     .map_err(|e| StoreError::Internal(e.to_string()))?;
                 Ok((value, None))
@@ -350,13 +422,22 @@ pub async fn monitor_audit(
             now,
         )
         .await?;
-    let tripped = tripped.load(std::sync::atomic::Ordering::SeqCst);
-    if tripped {
+    let tripped = std::mem::take(&mut *alarms.lock().expect("alarm list poisoned"));
+    for scope in &tripped {
+        let reason = match scope {
+            None => "audited escapes rose above the target (CUSUM alarm)".to_owned(),
+            Some(label) => {
+                format!(
+                    "audited escapes of proposals labelled {label} rose above the target (CUSUM alarm)"
+                )
+            }
+        };
         store
             .trip_kill_switch(
                 ws,
                 &policy.name,
-                "audited escapes rose above the target (CUSUM alarm)",
+                scope.as_deref(),
+                &reason,
                 AuditActor::system("escape-monitor"),
                 now,
             )

@@ -193,15 +193,21 @@ pub fn spawn_refits(state: AppState, interval: Duration) -> tokio::task::JoinHan
                 let Ok(Some(stored)) = state.store().get_policy(&ws, &name).await else {
                     continue;
                 };
-                if let Err(e) =
-                    learning::refit(state.store(), &ws, &stored.policy, state.clock().now()).await
+                if let Err(e) = learning::refit(
+                    state.store(),
+                    state.models(),
+                    &ws,
+                    &stored.policy,
+                    state.clock().now(),
+                )
+                .await
                 {
                     tracing::warn!(error = %e, policy = %name, "refit failed; will retry");
                 }
             }
             if let Err(e) = state
                 .models()
-                .save(state.store(), state.clock().now())
+                .save(state.store(), state.clock().now(), false)
                 .await
             {
                 tracing::warn!(error = %e, "saving the embedded models failed; will retry");

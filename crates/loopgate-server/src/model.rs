@@ -1,24 +1,28 @@
 //! The gateway's own model for `label` policies: an agent may omit its proposal
 //! (`"proposal": {"kind": "label", "model": "loopgate"}`) and let Loopgate propose.
 //!
-//! Each label policy's classifier learns from every human label of that policy, in the order
-//! the store recorded them, so every server sharing the database converges on the same model;
-//! it is saved with the id of the last outcome it learned from and restored from there. A
-//! conformal novelty check compares each input with the texts the model was tested on just
-//! before learning them; an unusual input goes to a person with the reason shown.
+//! Each label policy's [`Learner`] (fold classifiers, see `loopgate_learn::learner`) learns from
+//! every human label of that policy, in the order the store recorded them, so every server
+//! sharing the database converges on the same models; it is saved with the id of the last
+//! outcome it learned from and restored from there. Proposals come from the text's own fold
+//! model, and the refit certifies thresholds on the labelled texts re-scored out of fold — the
+//! same loop `loopgate simulate` runs. A conformal novelty check compares each input with the
+//! texts the model was tested on just before learning them; an unusual input goes to a person
+//! with the reason shown.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use loopgate_core::verdict::NoveltyFinding;
 use loopgate_core::{PolicyName, Timestamp, WorkspaceId};
-use loopgate_learn::classifier::{Classifier, ClassifierConfig};
+use loopgate_learn::learner::{Label, Learner, LearnerConfig};
 use loopgate_learn::novelty::{NoveltyScore, conformal_p_value};
+use loopgate_learn::risk::Outcome;
 use loopgate_store::{Store, StoreError};
 use tokio::sync::Mutex;
 
 /// The model name an agent gives to let Loopgate propose.
-pub const MODEL_NAME: &str = "loopgate";
+pub const MODEL_NAME: &str = loopgate_core::EMBEDDED_MODEL;
 /// Novelty scores kept to compare new inputs with.
 const CALIBRATION_WINDOW: usize = 1_000;
 /// Below this many calibration scores every input counts as novel: the model has seen too
@@ -28,11 +32,14 @@ const MIN_CALIBRATION: usize = 50;
 pub const NOVELTY_LEVEL: f64 = 0.02;
 /// The score the novelty check uses.
 const SCORE: NoveltyScore = NoveltyScore::Combined;
+/// New labels before a learned model is saved again: a saved model only spares a restart the
+/// relearning of what the store already holds, and each save writes every fold model.
+const SAVE_EVERY: usize = 1_000;
 
 /// One policy's model.
 #[derive(Debug)]
 pub struct Embedded {
-    classifier: Classifier,
+    learner: Learner,
     through: i64,
     unsaved: usize,
     calibration: VecDeque<f64>,
@@ -70,8 +77,8 @@ impl Models {
             return Ok(m.clone());
         }
         let restored = match store.model(ws, policy).await? {
-            Some((bytes, through)) => match Classifier::from_bytes(&bytes) {
-                Ok(classifier) => Some((classifier, through)),
+            Some((bytes, through)) => match Learner::from_bytes(&bytes) {
+                Ok(learner) => Some((learner, through)),
                 Err(e) => {
                     tracing::warn!(error = %e, %policy, "a saved model does not load; relearning from every label");
                     None
@@ -79,16 +86,16 @@ impl Models {
             },
             None => None,
         };
-        let (classifier, through) = match restored {
+        let (learner, through) = match restored {
             Some(r) => r,
             None => (
-                Classifier::new(ClassifierConfig::default())
+                Learner::new(LearnerConfig::default())
                     .map_err(|e| StoreError::Internal(e.to_string()))?,
                 0,
             ),
         };
         let model = Arc::new(Mutex::new(Embedded {
-            classifier,
+            learner,
             through,
             unsaved: 0,
             calibration: VecDeque::new(),
@@ -117,14 +124,18 @@ impl Models {
             for o in page {
                 if let (Some(text), Some(label)) = (o.text, o.label) {
                     // Test before learning: the score of a text the model has not seen yet.
-                    if !m.classifier.classes().is_empty() {
-                        m.calibration
-                            .push_back(SCORE.score(&m.classifier.scores(&text)));
+                    if !m.learner.is_empty() {
+                        let score = SCORE.score(&m.learner.scores(&text));
+                        m.calibration.push_back(score);
                         if m.calibration.len() > CALIBRATION_WINDOW {
                             m.calibration.pop_front();
                         }
                     }
-                    m.classifier.learn(&text, &label);
+                    m.learner.learn(Label {
+                        text,
+                        label,
+                        representative: o.representative,
+                    });
                     m.unsaved += 1;
                 }
             }
@@ -143,8 +154,8 @@ impl Models {
         let model = self.get(store, ws, policy).await?;
         let mut m = model.lock().await;
         Self::catch_up(store, ws, policy, &mut m).await?;
-        let scores = m.classifier.scores(text);
-        let prediction = m.classifier.predict(text);
+        let scores = m.learner.scores(text);
+        let prediction = m.learner.predict(text);
         let calibration: Vec<f64> = m.calibration.iter().copied().collect();
         let p_value = if calibration.len() < MIN_CALIBRATION {
             0.0
@@ -161,8 +172,28 @@ impl Models {
         })
     }
 
-    /// Saves every model that learned something since it was last saved.
-    pub async fn save(&self, store: &dyn Store, now: Timestamp) -> Result<(), StoreError> {
+    /// The policy's representative labels re-scored out of fold by its current models, after
+    /// learning every recorded label: what the bound certifies the embedded model's proposals on.
+    pub async fn out_of_fold(
+        &self,
+        store: &dyn Store,
+        ws: &WorkspaceId,
+        policy: &PolicyName,
+    ) -> Result<Vec<Outcome>, StoreError> {
+        let model = self.get(store, ws, policy).await?;
+        let mut m = model.lock().await;
+        Self::catch_up(store, ws, policy, &mut m).await?;
+        Ok(m.learner.out_of_fold())
+    }
+
+    /// Saves every model that learned at least [`SAVE_EVERY`] labels since it was last saved
+    /// (every model that learned anything, with `all`, as at shutdown).
+    pub async fn save(
+        &self,
+        store: &dyn Store,
+        now: Timestamp,
+        all: bool,
+    ) -> Result<(), StoreError> {
         let loaded: Vec<_> = self
             .loaded
             .lock()
@@ -173,9 +204,9 @@ impl Models {
         for ((ws, policy), model) in loaded {
             let mut m = model.lock().await;
             Self::catch_up(store, &ws, &policy, &mut m).await?;
-            if m.unsaved > 0 {
+            if m.unsaved > 0 && (all || m.unsaved >= SAVE_EVERY) {
                 store
-                    .put_model(&ws, &policy, m.classifier.to_bytes(), m.through, now)
+                    .put_model(&ws, &policy, m.learner.to_bytes(), m.through, now)
                     .await?;
                 m.unsaved = 0;
             }

@@ -584,6 +584,7 @@ async fn screenshots_of_the_main_pages() {
             .trip_kill_switch(
                 &ws,
                 &"action.refund".parse().expect("a name"),
+                None,
                 "Refund escapes above target",
                 loopgate_core::AuditActor::system("escape monitor"),
                 app.now(),

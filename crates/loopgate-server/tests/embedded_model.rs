@@ -183,7 +183,11 @@ async fn the_gateways_own_model_learns_banking_intents_from_reviewers() {
     let ws = WorkspaceId::default_workspace();
     let policy: PolicyName = "ticket.intent".parse().unwrap();
     let store = app.state.store();
-    app.state.models().save(store, app.now()).await.unwrap();
+    app.state
+        .models()
+        .save(store, app.now(), true)
+        .await
+        .unwrap();
     let (text, _) = &test[0];
     let before = app
         .state

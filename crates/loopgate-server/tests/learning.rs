@@ -1008,6 +1008,223 @@ async fn a_burst_of_escapes_trips_the_kill_switch_and_only_a_lead_resets_it() {
     assert_eq!(app.verify().await["valid"], true);
 }
 
+/// A label policy that approves at 0.9 and audits everything it approves.
+fn intent_policy() -> Value {
+    json!({
+        "name": INTENTS, "kind": "label",
+        "thresholds": {"approve_at": 0.9, "reject_below": 0.0},
+        "audit_rate": 1.0,
+        "validators": {"required_fields": ["label"]}
+    })
+}
+
+const INTENTS: &str = "ticket.intent";
+
+/// A label proposal of `intent` at `confidence`, told apart by `n`.
+fn labelled(intent: &str, confidence: f64, n: usize) -> Value {
+    json!({
+        "policy": INTENTS,
+        "input": {"text": format!("Ticket {n} about {intent}")},
+        "customer": {"id": "acme", "tier": "standard"},
+        "proposal": {"kind": "label", "payload": {"label": intent}, "confidence": confidence}
+    })
+}
+
+#[tokio::test]
+async fn one_intent_going_wrong_trips_that_intents_switch_alone() {
+    let app = TestApp::spawn().await;
+    app.put_policy(intent_policy()).await;
+    let agent = app.agent("bot").await;
+    let quinn = app.reviewer("quinn", &["quality"]).await;
+    let lead = app.lead("lena").await;
+
+    // Each refund escape is followed by twenty clean card audits: the policy's monitor falls
+    // back between escapes, the refund intent's monitor only climbs.
+    let mut cusum = monitor(0.02);
+    let trip_at = (1..)
+        .find(|_| cusum.observe(true) == Alarm::Tripped)
+        .expect("escapes trip the monitor");
+    let mut submissions = Vec::new();
+    for k in 0..trip_at {
+        submissions.extend((0..20).map(|i| labelled("card_arrival", 0.95, 100 * k + i)));
+        submissions.push(labelled("refund", 0.95, 100 * k + 99));
+    }
+    batch(&app, &agent, submissions).await;
+    let mut refund_results = Vec::new();
+    loop {
+        let res = app.post("/v1/audits/claim", &quinn, json!({})).await;
+        if res.status.as_u16() == 204 {
+            break;
+        }
+        let claimed = res.expect(200).clone();
+        let intent = claimed["item"]["proposal"]["payload"]["label"].clone();
+        let escaped = intent == "refund";
+        let mut verdict = json!({"lease_id": claimed["audit"]["lease_id"], "escaped": escaped});
+        if escaped {
+            verdict["label"] = json!("request_refund");
+        }
+        let result = app
+            .post(
+                &format!(
+                    "/v1/audits/{}/verdict",
+                    claimed["audit"]["id"].as_str().expect("id")
+                ),
+                &quinn,
+                verdict,
+            )
+            .await
+            .expect(200)
+            .clone();
+        if escaped {
+            refund_results.push(result["tripped"].clone());
+        } else {
+            assert_eq!(result["tripped"], json!([]), "a clean audit trips nothing");
+        }
+    }
+    let mut expected = vec![json!([]); trip_at - 1];
+    expected.push(json!(["intent:refund"]));
+    assert_eq!(refund_results, expected);
+    let tripped = entries(&app, "kill_switch_tripped");
+    assert_eq!(tripped.len(), 1, "only the intent's switch: {tripped:#?}");
+    assert_eq!(tripped[0]["detail"]["intent"], "refund");
+    assert_eq!(tripped[0]["actor"], "escape-monitor");
+
+    // Refund proposals now go to people, with the reason; other intents are untouched.
+    let held = app.submit(&agent, labelled("refund", 0.99, 5000)).await;
+    assert_eq!(held["status"], "queued", "{held:#}");
+    assert!(reason_codes(&held).contains(&"kill_switch".to_owned()));
+    assert!(
+        held["verdict"]["reasons"]
+            .to_string()
+            .contains("intent refund")
+    );
+    let card = app
+        .submit(&agent, labelled("card_arrival", 0.99, 5001))
+        .await;
+    assert_eq!(card["status"], "auto_approved", "{card:#}");
+
+    // Only a lead resets it, naming the intent; the reset is audited.
+    let path = format!("/v1/policies/{INTENTS}/kill-switch");
+    let reset = json!({"action": "reset", "reason": "refund wording fixed", "intent": "refund"});
+    app.post(&path, &quinn, reset.clone())
+        .await
+        .expect_error(403, "forbidden");
+    let view = app.post(&path, &lead, reset).await.expect(200).clone();
+    assert_eq!(view["tripped"], false, "{view:#}");
+    assert_eq!(view["intent"], "refund");
+    assert_eq!(view["policy_switches"], json!([]));
+    let resets = entries(&app, "kill_switch_reset");
+    assert_eq!(resets.len(), 1);
+    assert_eq!(resets[0]["detail"]["intent"], "refund");
+    let released = app.submit(&agent, labelled("refund", 0.99, 5002)).await;
+    assert_eq!(released["status"], "auto_approved", "{released:#}");
+
+    // A lead trips one intent by hand; the policy-wide switch stays armed.
+    let view = app
+        .post(
+            &path,
+            &lead,
+            json!({"action": "trip", "reason": "new card vendor", "intent": "card_arrival"}),
+        )
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(view["tripped"], true);
+    assert_eq!(
+        view["policy_switches"].as_array().expect("switches").len(),
+        1
+    );
+    assert_eq!(view["policy_switches"][0]["intent"], "card_arrival");
+    let card = app
+        .submit(&agent, labelled("card_arrival", 0.99, 5003))
+        .await;
+    assert_eq!(card["status"], "queued");
+    let refund = app.submit(&agent, labelled("refund", 0.99, 5004)).await;
+    assert_eq!(refund["status"], "auto_approved");
+
+    // Intents exist only for label policies, and must be named.
+    app.put_policy(audited_policy(POLICY, 0.5)).await;
+    app.post(
+        &format!("/v1/policies/{POLICY}/kill-switch"),
+        &lead,
+        json!({"action": "trip", "reason": "x", "intent": "refund"}),
+    )
+    .await
+    .expect_error(422, "invalid_request");
+    app.post(
+        &path,
+        &lead,
+        json!({"action": "trip", "reason": "x", "intent": " "}),
+    )
+    .await
+    .expect_error(422, "invalid_request");
+    assert_eq!(entries(&app, "kill_switch_tripped").len(), 2);
+    assert_eq!(app.verify().await["valid"], true);
+}
+
+#[tokio::test]
+async fn only_labels_chosen_without_looking_at_the_item_feed_the_bound() {
+    let (rate, n) = (0.25, 240);
+    let app = TestApp::spawn_with(Settings {
+        audit_seed: Some(5),
+        ..Settings::default()
+    })
+    .await;
+    // Live with fixed thresholds: these items reach people because of how they scored.
+    app.put_policy(json!({
+        "name": POLICY, "audit_rate": rate,
+        "thresholds": {"approve_at": 0.9, "reject_below": 0.1}
+    }))
+    .await;
+    let agent = app.agent("bot").await;
+    let rita = app.reviewer("rita", &["triage"]).await;
+    let items = batch(
+        &app,
+        &agent,
+        (0..n).map(|i| numbered(POLICY, 0.5, i)).collect(),
+    )
+    .await;
+    let sampled = items.iter().filter(|i| i["representative"] == true).count();
+    let mean = rate * n as f64;
+    let sd = (n as f64 * rate * (1.0 - rate)).sqrt();
+    assert!(
+        (sampled as f64 - mean).abs() <= 4.0 * sd,
+        "{sampled} of {n} sampled at rate {rate}"
+    );
+    // Every reviewed item is an outcome; the calibration sees them all, the bound only the
+    // sampled ones.
+    while let Some(claimed) = app.claim(&rita, None).await {
+        let claimed = &claimed["item"];
+        app.decide(&rita, id(claimed), lease(claimed), "approve", json!({}))
+            .await
+            .expect(200);
+    }
+    let refitted = refit(&app, &app.admin).await;
+    assert_eq!(refitted["state"]["outcomes"], sampled, "{refitted:#}");
+    assert_eq!(refitted["state"]["scored"], "live");
+    assert_eq!(policy_get(&app, "calibration").await["outcomes"], n);
+
+    // In shadow mode people see everything, so every label counts.
+    app.put_policy(json!({
+        "name": "reply.shadow", "mode": "shadow", "audit_rate": rate,
+        "thresholds": {"approve_at": 0.9, "reject_below": 0.1}
+    }))
+    .await;
+    let shadowed = batch(
+        &app,
+        &agent,
+        (0..20)
+            .map(|i| {
+                let mut s = numbered("reply.shadow", 0.95, i);
+                s["policy"] = json!("reply.shadow");
+                s
+            })
+            .collect(),
+    )
+    .await;
+    assert!(shadowed.iter().all(|i| i["representative"] == true));
+}
+
 // --- 8: export ---------------------------------------------------------------------------------
 
 /// `GET /v1/export{query}` as `key`: the JSON Lines, each parsed.

@@ -525,7 +525,12 @@ async fn extra_context_is_kept_as_given() {
 
 #[tokio::test]
 async fn a_queued_item_as_the_api_shows_it() {
-    let app = TestApp::spawn().await;
+    // A seeded sampling coin, so that `representative` is the same on every run.
+    let app = TestApp::spawn_with(loopgate_server::Settings {
+        audit_seed: Some(1),
+        ..loopgate_server::Settings::default()
+    })
+    .await;
     app.put_policy(json!({
         "validators": {"min_citations": 1},
         "routing": {"rules": [{"name": "chat", "when": {"channel_in": ["chat"]}, "then": {"lane": "P1"}}]}

@@ -1,29 +1,33 @@
 //! Loopgate's closed loop on a ticket stream: the embedded model proposes, the real verdict
 //! pipeline routes, simulated reviewers label, every human label trains the model, and the
 //! calibrator and the risk-controlled threshold are refitted on a cadence from labels that
-//! represent the whole score range.
+//! represent the stream.
 //!
-//! Where the labels for the bound come from: every human label (reviews and audits) is scored
-//! out of fold — by a model that never trained on it — so that items from every part of the
-//! score range count, not just those below the live threshold (which is all that reviews alone
-//! would show). Those labels are trusted only if reviewer noise cannot flip an outcome: with the
-//! second opinion on, a reviewer's label that disagrees with the model is checked by a second,
-//! independent reviewer who decides.
+//! Where the labels for the bound come from: human labels are scored out of fold — by a model
+//! that never trained on them — so that items from every part of the score range count. Once
+//! the policy automates, people see only what scored below the threshold (and audits), a
+//! sample skewed to hard items; so only labels chosen without looking at the item feed the
+//! bound: everything labelled while the policy was not automating, audits, and reviewed items
+//! whose audit coin came up (the same coin at the same rate as audits). Those labels are
+//! trusted only if reviewer noise cannot flip an outcome: with the second opinion on, a
+//! reviewer's label that disagrees with the model is checked by a second, independent reviewer
+//! who decides.
 
 use std::time::Instant;
 
 use chrono::{DateTime, Duration};
 use loopgate_core::item::{Customer, Input, Proposal};
 use loopgate_core::verdict::{self, Calibrator, VerdictContext};
-use loopgate_core::{Kind, Policy, PolicySpec, Probability, Status, Submission, Uncalibrated};
+use loopgate_core::{
+    Kind, Mode, Policy, PolicySpec, Probability, Status, Submission, Uncalibrated,
+};
 use loopgate_learn::calibration::PlattScaling;
-use loopgate_learn::classifier::{Classifier, ClassifierConfig};
+use loopgate_learn::learner::{Label, Learner, LearnerConfig};
 use loopgate_learn::monitor::{Cusum, Status as Alarm};
 use loopgate_learn::risk::{self, Outcome, RiskTarget};
 use serde_json::{Map, json};
 
 use crate::outcome::{Fate, Reviews, TripDelay};
-use rand::RngExt;
 
 use crate::stream::{Dice, Purpose, Ticket, review, wrong_label};
 use crate::{Config, SimError};
@@ -63,9 +67,14 @@ pub struct LoopRun {
     pub seconds: f64,
 }
 
-struct Labelled {
-    item: usize,
-    label: String,
+/// Whether a human label of item `i` may feed the bound. While the policy automates, people see
+/// only what scored below the threshold, plus audits: a sample skewed to hard items, on which
+/// the bound would see more errors than live traffic has and keep the threshold too strict.
+/// Reviewed items are therefore admitted by the same coin as audits, so that the admitted
+/// labels are a sample of the stream chosen without looking at the items. Shadow and kill switch
+/// periods label everything, so all of those are admitted.
+fn representative(dice: &Dice, i: usize, automating: bool, audit_rate: f64) -> bool {
+    !automating || dice.uniform(i, Purpose::Audit) < audit_rate
 }
 
 /// Raw confidence thresholds tried by Learn-then-Test, strictest first, fixed before any label:
@@ -102,12 +111,12 @@ pub fn run_loop(
     let dice = Dice::new(config.seed);
     let target = RiskTarget::new(config.target_escape, 1.0 - config.confidence)?;
     let grid = threshold_grid();
-    let folds = config.folds.max(2);
-    let classifier = || Classifier::new(ClassifierConfig::default());
-    let mut fold_models = (0..folds)
-        .map(|_| classifier())
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut labelled: Vec<Labelled> = Vec::new();
+    let mut learner = Learner::new(LearnerConfig {
+        folds: config.folds.max(2),
+        replay: config.replay,
+        seed: config.seed,
+        ..LearnerConfig::default()
+    })?;
     let mut policy = sim_policy(None, config.audit_rate)?;
     let mut calibrator: Option<PlattCalibrator> = None;
     let mut cusum = Cusum::new(
@@ -133,7 +142,7 @@ pub fn run_loop(
     for (i, ticket) in stream.iter().enumerate() {
         // The item's own fold model proposes: it never trains on this item, so live scores and
         // the out-of-fold scores the threshold was certified on come from the same kind of model.
-        let (mut proposal, confidence) = match fold_models[i % folds].predict(&ticket.text) {
+        let (mut proposal, confidence) = match learner.predict(&ticket.text) {
             Some(p) => (p.label, p.probability),
             None => (labels[0].clone(), 0.0),
         };
@@ -161,6 +170,7 @@ pub fn run_loop(
             thresholds: None,
         };
         let route = verdict::decide(&policy, &submission, &ctx);
+        let automating = policy.mode == Mode::Live && tripped_until.is_none();
 
         let human = |reviews: &mut Reviews, audit: bool| {
             let (label, n) = human_label(
@@ -203,9 +213,12 @@ pub fn run_loop(
                         });
                     }
                 }
-                learn(&mut fold_models, i, &ticket.text, &label);
-                labelled.push(Labelled { item: i, label });
-                rehearse(&mut fold_models, &labelled, stream, &dice, i, config.replay);
+                learner.learn(Label {
+                    text: ticket.text.clone(),
+                    label,
+                    // Audits are chosen by the coin alone.
+                    representative: true,
+                });
             }
             Fate {
                 automated: true,
@@ -213,7 +226,6 @@ pub fn run_loop(
             }
         } else {
             let label = human(&mut reviews, false);
-            learn(&mut fold_models, i, &ticket.text, &label);
             if let (Some(live), Some(_)) = (after_trip.as_mut(), tripped_until) {
                 live.push(Outcome {
                     score: confidence,
@@ -221,8 +233,11 @@ pub fn run_loop(
                 });
             }
             let correct = label == ticket.label;
-            labelled.push(Labelled { item: i, label });
-            rehearse(&mut fold_models, &labelled, stream, &dice, i, config.replay);
+            learner.learn(Label {
+                text: ticket.text.clone(),
+                label,
+                representative: representative(&dice, i, automating, config.audit_rate),
+            });
             Fate {
                 automated: false,
                 correct,
@@ -246,16 +261,7 @@ pub fn run_loop(
         if (i + 1) % config.refit_every == 0 {
             let outcomes: Vec<Outcome> = match &after_trip {
                 Some(live) => live.clone(),
-                None => labelled
-                    .iter()
-                    .filter_map(|l| {
-                        let p = fold_models[l.item % folds].predict(&stream[l.item].text)?;
-                        Some(Outcome {
-                            score: p.probability,
-                            correct: p.label == l.label,
-                        })
-                    })
-                    .collect(),
+                None => learner.out_of_fold(),
             };
             let certified = risk::certify_approve(&outcomes, &grid, target)?.map(|c| c.threshold);
             let scores: Vec<f64> = outcomes.iter().map(|o| o.score).collect();
@@ -284,36 +290,6 @@ pub fn run_loop(
         thresholds,
         seconds: started.elapsed().as_secs_f64(),
     })
-}
-
-/// Rehearses `count` earlier labels picked at random, so that the online models see each
-/// label several times over the stream (as a nightly retrain would) at a fixed cost per label.
-fn rehearse(
-    folds: &mut [Classifier],
-    labelled: &[Labelled],
-    stream: &[Ticket],
-    dice: &Dice,
-    i: usize,
-    count: usize,
-) {
-    if labelled.len() < 2 {
-        return;
-    }
-    let mut rng = dice.rng(i, Purpose::Replay);
-    for _ in 0..count {
-        let l = &labelled[rng.random_range(0..labelled.len())];
-        learn(folds, l.item, &stream[l.item].text, &l.label);
-    }
-}
-
-/// Trains every fold model but the item's own.
-fn learn(folds: &mut [Classifier], item: usize, text: &str, label: &str) {
-    let own = item % folds.len();
-    for (f, fold) in folds.iter_mut().enumerate() {
-        if f != own {
-            fold.learn(text, label);
-        }
-    }
 }
 
 /// A person's label for item `i`: the first reviewer's, unless the second opinion applies — the

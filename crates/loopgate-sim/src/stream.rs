@@ -30,8 +30,6 @@ pub enum Purpose {
     Audit,
     /// Whether drift corrupts the AI's proposal.
     Drift,
-    /// Which earlier labels the models rehearse after a new one.
-    Replay,
 }
 
 /// Deterministic draws keyed by (seed, item, purpose): the same item gets the same reviewer
@@ -53,7 +51,6 @@ impl Dice {
             Purpose::Reviewer(n) => u64::from(n),
             Purpose::Audit => 100,
             Purpose::Drift => 200,
-            Purpose::Replay => 300,
         };
         SmallRng::seed_from_u64(splitmix(self.seed ^ splitmix(item as u64 ^ splitmix(tag))))
     }

@@ -77,6 +77,12 @@ pub struct NewOutcome {
     pub correct: bool,
     /// The probability that the item was labelled at all (1, or the audit rate).
     pub inclusion: f64,
+    /// Whether people labelled the item for a reason independent of its content (the audit
+    /// coin, an audit, shadow mode, a policy-wide kill switch, an irreversible action), so
+    /// that the outcome may feed the threshold bound.
+    pub representative: bool,
+    /// Whether Loopgate's own model made the proposal.
+    pub embedded: bool,
     /// For label policies: the input text.
     pub text: Option<String>,
     /// For label policies: the proposed label.
@@ -100,6 +106,10 @@ pub struct OutcomeRow {
     pub correct: bool,
     /// Probability of being labelled.
     pub inclusion: f64,
+    /// Labelled for a reason independent of the item's content; see [`NewOutcome`].
+    pub representative: bool,
+    /// Proposed by Loopgate's own model.
+    pub embedded: bool,
     /// Input text (label policies).
     pub text: Option<String>,
     /// Proposed label (label policies).
@@ -324,6 +334,9 @@ pub struct Session {
 pub struct KillSwitch {
     /// The policy whose items all go to people.
     pub policy: PolicyName,
+    /// For a switch scoped to one intent of a label policy: the proposed label it stops.
+    /// `None` stops the whole policy.
+    pub intent: Option<String>,
     /// When it tripped.
     pub tripped_at: DateTime<Utc>,
     /// Why.
@@ -521,28 +534,37 @@ pub trait Store: Send + Sync + Debug {
     /// Ends a session (and any expired ones).
     async fn end_session(&self, secret_hash: [u8; 32], now: Timestamp) -> StoreResult<()>;
 
-    /// The workspace's tripped kill switches.
+    /// The workspace's tripped kill switches, of every scope.
     async fn kill_switches(&self, workspace: &WorkspaceId) -> StoreResult<Vec<KillSwitch>>;
-    /// A policy's kill switch, if tripped.
+    /// A policy's policy-wide kill switch, if tripped.
     async fn kill_switch(
         &self,
         workspace: &WorkspaceId,
         policy: &PolicyName,
     ) -> StoreResult<Option<KillSwitch>>;
-    /// Trips a policy's kill switch (a no-op if already tripped).
+    /// Every tripped kill switch of a policy: policy-wide and per intent.
+    async fn policy_kill_switches(
+        &self,
+        workspace: &WorkspaceId,
+        policy: &PolicyName,
+    ) -> StoreResult<Vec<KillSwitch>>;
+    /// Trips a kill switch of a policy, or of one intent of it (a no-op if already tripped).
     async fn trip_kill_switch(
         &self,
         workspace: &WorkspaceId,
         policy: &PolicyName,
+        intent: Option<&str>,
         reason: &str,
         actor: AuditActor,
         now: Timestamp,
     ) -> StoreResult<KillSwitch>;
-    /// Resets a policy's kill switch. `NotFound("kill switch")` when it is not tripped.
+    /// Resets a kill switch of a policy or of one intent of it. `NotFound("kill switch")` when
+    /// that switch is not tripped.
     async fn reset_kill_switch(
         &self,
         workspace: &WorkspaceId,
         policy: &PolicyName,
+        intent: Option<&str>,
         reason: &str,
         actor: AuditActor,
         now: Timestamp,

@@ -416,7 +416,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         listener.local_addr()?,
         config.data.display()
     );
-    loopgate_server::serve(listener, state, shutdown_signal()).await?;
+    loopgate_server::serve(listener, state.clone(), shutdown_signal()).await?;
+    // A saved model spares the next start relearning every label; a lost one costs only that.
+    if let Err(e) = state
+        .models()
+        .save(state.store(), state.clock().now(), true)
+        .await
+    {
+        tracing::warn!(error = %e, "could not save the embedded models at shutdown");
+    }
     tracing::info!("Loopgate stopped");
     Ok(())
 }

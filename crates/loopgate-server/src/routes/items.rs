@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use loopgate_core::audit::AuditEntry;
-use loopgate_core::verdict::{self, Calibrator, NoveltyFinding, VerdictContext};
+use loopgate_core::verdict::{self, Calibrator, NoveltyFinding, ReasonCode, VerdictContext};
 use loopgate_core::{
     Item, ItemId, Lane, Permission, PolicyName, Principal, Review, Status, Submission, Uncalibrated,
 };
@@ -285,18 +285,16 @@ async fn route_and_store(
         }
     }
 
-    // A tripped kill switch sends every item of its policy to people; each policy's learned
-    // state brings its calibrator and derived thresholds.
-    let mut switches: BTreeMap<PolicyName, String> = BTreeMap::new();
+    // A tripped kill switch sends every item of its scope (the policy, or one proposed label of
+    // it) to people; each policy's learned state brings its calibrator and derived thresholds.
+    let mut switches: BTreeMap<PolicyName, Switches> = BTreeMap::new();
     let mut learned: BTreeMap<PolicyName, PolicyState> = BTreeMap::new();
     for name in policies.keys() {
-        if let Some(k) = state
+        let tripped = state
             .store()
-            .kill_switch(&principal.workspace, name)
-            .await?
-        {
-            switches.insert(name.clone(), k.reason);
-        }
+            .policy_kill_switches(&principal.workspace, name)
+            .await?;
+        switches.insert(name.clone(), Switches::new(tripped));
         let stored = state
             .store()
             .policy_state(&principal.workspace, name)
@@ -325,17 +323,33 @@ async fn route_and_store(
             });
             let learned = &learned[&s.policy];
             let calibrator = learned.calibrator();
+            let switch = switches[&s.policy].applying(&s);
+            let thresholds = learned.thresholds(&stored.policy);
+            // With no threshold in force nothing is automated: every item goes to people
+            // whatever it scored.
+            let automates = thresholds.approve_at.is_some() || thresholds.reject_below.is_some();
             let ctx = VerdictContext {
                 now,
                 calibrator: calibrator
                     .as_ref()
                     .map_or(&Uncalibrated as &dyn Calibrator, |c| c as &dyn Calibrator),
-                kill_switch: switches.get(&s.policy).map(String::as_str),
+                kill_switch: switch.as_ref().map(|(why, _)| why.as_str()),
                 novelty: novelty.get(i).copied().flatten(),
-                thresholds: Some(learned.thresholds(&stored.policy)),
+                thresholds: Some(thresholds),
             };
             let route = verdict::decide(&stored.policy, &s, &ctx);
-            let item = Item::new(
+            // The sampling coin is drawn for every item, before looking at where it went: an
+            // auto-approved item it picks is audited, a reviewed one feeds the bound.
+            let coin = state.sample_audit(stored.policy.audit_rate.get());
+            let whole_policy = !automates
+                || route.verdict.reasons.iter().any(|r| {
+                    matches!(
+                        r.code,
+                        ReasonCode::ShadowMode | ReasonCode::IrreversibleAction
+                    )
+                })
+                || switch.as_ref().is_some_and(|(_, policy_wide)| *policy_wide);
+            let mut item = Item::new(
                 ItemId::new(),
                 principal.workspace.clone(),
                 &stored.policy,
@@ -345,9 +359,9 @@ async fn route_and_store(
                 submitter.clone(),
                 now,
             );
-            let audit = (item.status == Status::AutoApproved
-                && state.sample_audit(stored.policy.audit_rate.get()))
-            .then(|| stored.policy.audit_rate.get());
+            item.representative = coin || whole_policy;
+            let audit = (item.status == Status::AutoApproved && coin)
+                .then(|| stored.policy.audit_rate.get());
             NewItem {
                 item,
                 idempotency,
@@ -368,6 +382,43 @@ async fn route_and_store(
             ),
             (e, _) => e.into(),
         })
+}
+
+/// The tripped kill switches of one policy, as the submit path applies them.
+struct Switches {
+    /// Why the whole policy is stopped, if it is.
+    policy: Option<String>,
+    /// Proposed labels stopped on their own, with why.
+    intents: BTreeMap<String, String>,
+}
+
+impl Switches {
+    fn new(tripped: Vec<loopgate_store::KillSwitch>) -> Self {
+        let mut switches = Self {
+            policy: None,
+            intents: BTreeMap::new(),
+        };
+        for k in tripped {
+            match k.intent {
+                Some(intent) => {
+                    switches.intents.insert(intent, k.reason);
+                }
+                None => switches.policy = Some(k.reason),
+            }
+        }
+        switches
+    }
+
+    /// The switch that stops `submission`, with whether it stops the whole policy: the
+    /// policy's own first, else the one of its proposed label.
+    fn applying(&self, submission: &Submission) -> Option<(String, bool)> {
+        if let Some(why) = &self.policy {
+            return Some((why.clone(), true));
+        }
+        let label = submission.proposal.payload.get("label")?.as_str()?;
+        let why = self.intents.get(label)?;
+        Some((format!("intent {label}: {why}"), false))
+    }
 }
 
 /// Loads an item the principal may see: agents see only what they submitted.

@@ -9,7 +9,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use loopgate_core::audit::AuditActor;
-use loopgate_core::{ItemId, LeaseId, Mode, Permission, Policy, PolicyName, Principal, Role};
+use loopgate_core::{ItemId, Kind, LeaseId, Mode, Permission, Policy, PolicyName, Principal, Role};
 use loopgate_learn::escape::{self, Audit, EscapeEstimate};
 use loopgate_learn::risk::{self, Outcome, WhatIf};
 use loopgate_store::{AuditTask, StoredPolicy};
@@ -102,6 +102,7 @@ pub async fn refit(
     let stored = policy(&state, principal, &name).await?;
     learning::refit(
         state.store(),
+        state.models(),
         &principal.workspace,
         &stored.policy,
         state.clock().now(),
@@ -278,21 +279,29 @@ pub struct KillSwitchRequest {
     pub action: String,
     /// Why, for the audit trail (1 to 500 characters).
     pub reason: String,
+    /// For a label policy: the proposed label whose switch to act on (1 to 200 characters).
+    /// Absent: the switch of the whole policy.
+    pub intent: Option<String>,
 }
 
-/// A policy's kill switch state.
+/// One kill switch's state.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct KillSwitchView {
-    /// Whether every item of the policy goes to people.
+    /// The proposed label the switch stops; absent for the whole policy.
+    pub intent: Option<String>,
+    /// Whether every item of the scope goes to people.
     pub tripped: bool,
     /// Why, when tripped.
     pub reason: Option<String>,
     /// Who or what tripped it.
     pub tripped_by: Option<String>,
+    /// Every tripped switch of the policy, policy-wide and per intent.
+    #[schema(value_type = Vec<Object>)]
+    pub policy_switches: Vec<loopgate_store::KillSwitch>,
 }
 
-/// Trips or resets a policy's kill switch by hand; both are in the audit trail. While tripped,
-/// every item of the policy goes to people.
+/// Trips or resets a kill switch by hand — the policy's, or (for a label policy) one proposed
+/// label's; both are in the audit trail. While tripped, every item of the scope goes to people.
 #[utoipa::path(
     post, path = "/v1/policies/{name}/kill-switch", tag = "learning",
     params(("name" = String, Path, description = "Policy name")),
@@ -317,7 +326,23 @@ pub async fn kill_switch(
             "reason must be 1 to 500 characters",
         ));
     }
+    let intent = request.intent.as_deref().map(str::trim);
+    if intent.is_some_and(|i| i.is_empty() || i.chars().count() > 200) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "intent must be 1 to 200 characters, or absent for the whole policy",
+        ));
+    }
     let stored = policy(&state, principal, &name).await?;
+    if intent.is_some() && stored.policy.kind != Kind::Label {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            format!(
+                "intent: policy {} decides {} proposals; only label policies have per-intent kill switches",
+                stored.policy.name, stored.policy.kind
+            ),
+        ));
+    }
     let ws = &principal.workspace;
     let actor = AuditActor::person(&principal.actor(), principal.access.as_str());
     let now = state.clock().now();
@@ -325,12 +350,12 @@ pub async fn kill_switch(
         "trip" => {
             state
                 .store()
-                .trip_kill_switch(ws, &stored.policy.name, reason, actor, now)
+                .trip_kill_switch(ws, &stored.policy.name, intent, reason, actor, now)
                 .await?;
         }
         "reset" => match state
             .store()
-            .reset_kill_switch(ws, &stored.policy.name, reason, actor, now)
+            .reset_kill_switch(ws, &stored.policy.name, intent, reason, actor, now)
             .await
         {
             Ok(()) | Err(loopgate_store::StoreError::NotFound(_)) => {}
@@ -343,11 +368,20 @@ pub async fn kill_switch(
             ));
         }
     }
-    let switch = state.store().kill_switch(ws, &stored.policy.name).await?;
+    let switches = state
+        .store()
+        .policy_kill_switches(ws, &stored.policy.name)
+        .await?;
+    let switch = switches
+        .iter()
+        .find(|k| k.intent.as_deref() == intent)
+        .cloned();
     Ok(Json(KillSwitchView {
+        intent: intent.map(str::to_owned),
         tripped: switch.is_some(),
         reason: switch.as_ref().map(|k| k.reason.clone()),
         tripped_by: switch.map(|k| k.tripped_by),
+        policy_switches: switches,
     }))
 }
 
@@ -486,8 +520,10 @@ pub struct AuditResult {
     /// The audit.
     #[schema(value_type = Object)]
     pub audit: AuditTask,
-    /// Whether this verdict tripped the policy's kill switch.
+    /// Whether this verdict tripped a kill switch (the policy's, or its proposed label's).
     pub kill_switch_tripped: bool,
+    /// The scopes it tripped: `policy`, or `intent:<label>` for a label policy's intent.
+    pub tripped: Vec<String>,
 }
 
 /// Records an audit verdict under its lease. It becomes a labelled outcome, feeds the escape
@@ -546,11 +582,22 @@ pub async fn audit_verdict(
         .get_policy(ws, &item.policy)
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::PolicyNotFound, "the item's policy is gone"))?;
-    let tripped =
-        learning::monitor_audit(state.store(), ws, &policy.policy, verdict.escaped, now).await?;
+    let tripped = learning::monitor_audit(
+        state.store(),
+        ws,
+        &policy.policy,
+        learning::intent_of(&item).as_deref(),
+        verdict.escaped,
+        now,
+    )
+    .await?;
     Ok(Json(AuditResult {
         audit,
-        kill_switch_tripped: tripped,
+        kill_switch_tripped: !tripped.is_empty(),
+        tripped: tripped
+            .into_iter()
+            .map(|scope| scope.map_or_else(|| "policy".to_owned(), |l| format!("intent:{l}")))
+            .collect(),
     }))
 }
 

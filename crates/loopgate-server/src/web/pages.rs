@@ -1039,6 +1039,8 @@ struct PolicyRow {
     tripped: bool,
     tripped_by: String,
     reason: String,
+    /// Tripped per-intent switches: (intent, tripped by, reason).
+    intents: Vec<(String, String, String)>,
 }
 
 #[derive(Template)]
@@ -1154,7 +1156,17 @@ pub async fn lead(
         policies: policies
             .iter()
             .map(|sp| {
-                let switch = switches.iter().find(|k| k.policy == sp.policy.name);
+                let switch = switches
+                    .iter()
+                    .find(|k| k.policy == sp.policy.name && k.intent.is_none());
+                let intents = switches
+                    .iter()
+                    .filter(|k| k.policy == sp.policy.name)
+                    .filter_map(|k| {
+                        let intent = k.intent.clone()?;
+                        Some((intent, k.tripped_by.clone(), k.reason.clone()))
+                    })
+                    .collect();
                 let learned = &learned_states[&sp.policy.name];
                 let force = learned.0.thresholds(&sp.policy);
                 let show = |p: Option<loopgate_core::Probability>| {
@@ -1207,6 +1219,7 @@ pub async fn lead(
                     tripped: switch.is_some(),
                     tripped_by: switch.map(|k| k.tripped_by.clone()).unwrap_or_default(),
                     reason: switch.map(|k| k.reason.clone()).unwrap_or_default(),
+                    intents,
                 }
             })
             .collect(),
@@ -1221,6 +1234,9 @@ pub struct KillSwitchForm {
     policy: String,
     action: String,
     reason: String,
+    /// The proposed label of an intent's switch; absent or empty for the whole policy.
+    #[serde(default)]
+    intent: Option<String>,
 }
 
 pub async fn kill_switch(
@@ -1248,18 +1264,23 @@ pub async fn kill_switch(
     }
     let actor = AuditActor::person(&viewer.principal.actor(), viewer.principal.access.as_str());
     let now = state.clock().now();
+    let intent = form
+        .intent
+        .as_deref()
+        .map(str::trim)
+        .filter(|i| !i.is_empty());
     let notice = match form.action.as_str() {
         "trip" => {
             state
                 .store()
-                .trip_kill_switch(ws, &policy, reason, actor, now)
+                .trip_kill_switch(ws, &policy, intent, reason, actor, now)
                 .await?;
             "tripped"
         }
         "reset" => {
             state
                 .store()
-                .reset_kill_switch(ws, &policy, reason, actor, now)
+                .reset_kill_switch(ws, &policy, intent, reason, actor, now)
                 .await?;
             "reset"
         }
@@ -1562,7 +1583,15 @@ pub async fn audit_verdict(
         Err(e) => return Err(e.into()),
     };
     if let Some(policy) = state.store().get_policy(ws, &item.policy).await? {
-        crate::learning::monitor_audit(state.store(), ws, &policy.policy, escaped, now).await?;
+        crate::learning::monitor_audit(
+            state.store(),
+            ws,
+            &policy.policy,
+            crate::learning::intent_of(&item).as_deref(),
+            escaped,
+            now,
+        )
+        .await?;
     }
     show_next_audit(&state, &viewer).await
 }

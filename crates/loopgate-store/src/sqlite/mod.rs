@@ -50,6 +50,9 @@ fn migrations() -> Migrations<'static> {
             "../../migrations/sqlite/0002_people_and_switches.sql"
         )),
         M::up(include_str!("../../migrations/sqlite/0003_learning.sql")),
+        M::up(include_str!(
+            "../../migrations/sqlite/0004_representative_outcomes_and_intent_switches.sql"
+        )),
     ])
 }
 
@@ -986,7 +989,7 @@ impl Store for SqliteStore {
         let ws = workspace.clone();
         self.read(move |c| {
             let mut stmt = c.prepare_cached(
-                "SELECT policy, tripped_at, reason, tripped_by FROM kill_switches WHERE workspace = ?1 ORDER BY policy",
+                "SELECT policy, tripped_at, reason, tripped_by, intent FROM kill_switches WHERE workspace = ?1 ORDER BY policy, intent",
             )?;
             let mut rows = stmt.query([ws.as_str()])?;
             let mut out = Vec::new();
@@ -1006,7 +1009,7 @@ impl Store for SqliteStore {
         let (ws, policy) = (workspace.clone(), policy.clone());
         self.read(move |c| {
             let mut stmt = c.prepare_cached(
-                "SELECT policy, tripped_at, reason, tripped_by FROM kill_switches WHERE workspace = ?1 AND policy = ?2",
+                "SELECT policy, tripped_at, reason, tripped_by, intent FROM kill_switches WHERE workspace = ?1 AND policy = ?2 AND intent = ''",
             )?;
             let mut rows = stmt.query(params![ws.as_str(), policy.as_str()])?;
             match rows.next()? {
@@ -1017,33 +1020,57 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn policy_kill_switches(
+        &self,
+        workspace: &WorkspaceId,
+        policy: &PolicyName,
+    ) -> StoreResult<Vec<KillSwitch>> {
+        let (ws, policy) = (workspace.clone(), policy.clone());
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT policy, tripped_at, reason, tripped_by, intent FROM kill_switches WHERE workspace = ?1 AND policy = ?2 ORDER BY intent",
+            )?;
+            let mut rows = stmt.query(params![ws.as_str(), policy.as_str()])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push(rows::kill_switch(r)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn trip_kill_switch(
         &self,
         workspace: &WorkspaceId,
         policy: &PolicyName,
+        intent: Option<&str>,
         reason: &str,
         actor: AuditActor,
         now: Timestamp,
     ) -> StoreResult<KillSwitch> {
         let (ws, policy, reason) = (workspace.clone(), policy.clone(), reason.to_owned());
+        let intent = intent.map(str::to_owned);
         self.writer
             .write(move |c, _| {
+                let scope = intent.as_deref().unwrap_or("");
                 let existing = c
                     .prepare_cached(
-                        "SELECT policy, tripped_at, reason, tripped_by FROM kill_switches WHERE workspace = ?1 AND policy = ?2",
+                        "SELECT policy, tripped_at, reason, tripped_by, intent FROM kill_switches WHERE workspace = ?1 AND policy = ?2 AND intent = ?3",
                     )?
-                    .query_row(params![ws.as_str(), policy.as_str()], |r| Ok(rows::kill_switch(r)))
+                    .query_row(params![ws.as_str(), policy.as_str(), scope], |r| Ok(rows::kill_switch(r)))
                     .optional()?
                     .transpose()?;
                 if let Some(k) = existing {
                     return Ok(k);
                 }
                 c.execute(
-                    "INSERT INTO kill_switches (workspace, policy, tripped_at, reason, tripped_by) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![ws.as_str(), policy.as_str(), to_millis(now), reason, actor.name],
+                    "INSERT INTO kill_switches (workspace, policy, intent, tripped_at, reason, tripped_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![ws.as_str(), policy.as_str(), scope, to_millis(now), reason, actor.name],
                 )?;
                 let switch = KillSwitch {
                     policy: policy.clone(),
+                    intent: intent.clone(),
                     tripped_at: now,
                     reason: reason.clone(),
                     tripped_by: actor.name.clone(),
@@ -1058,7 +1085,7 @@ impl Store for SqliteStore {
                         action: AuditAction::KillSwitchTripped,
                         from: Some("armed".into()),
                         to: Some("tripped".into()),
-                        detail: json!({"policy": policy, "reason": reason}),
+                        detail: scope_detail(&policy, intent.as_deref(), &reason),
                     },
                 )?;
                 chain.save(c)?;
@@ -1071,16 +1098,18 @@ impl Store for SqliteStore {
         &self,
         workspace: &WorkspaceId,
         policy: &PolicyName,
+        intent: Option<&str>,
         reason: &str,
         actor: AuditActor,
         now: Timestamp,
     ) -> StoreResult<()> {
         let (ws, policy, reason) = (workspace.clone(), policy.clone(), reason.to_owned());
+        let intent = intent.map(str::to_owned);
         self.writer
             .write(move |c, _| {
                 let n = c.execute(
-                    "DELETE FROM kill_switches WHERE workspace = ?1 AND policy = ?2",
-                    params![ws.as_str(), policy.as_str()],
+                    "DELETE FROM kill_switches WHERE workspace = ?1 AND policy = ?2 AND intent = ?3",
+                    params![ws.as_str(), policy.as_str(), intent.as_deref().unwrap_or("")],
                 )?;
                 if n == 0 {
                     return Err(StoreError::NotFound("kill switch"));
@@ -1095,7 +1124,7 @@ impl Store for SqliteStore {
                         action: AuditAction::KillSwitchReset,
                         from: Some("tripped".into()),
                         to: Some("armed".into()),
-                        detail: json!({"policy": policy, "reason": reason}),
+                        detail: scope_detail(&policy, intent.as_deref(), &reason),
                     },
                 )?;
                 chain.save(c)?;
@@ -1126,7 +1155,7 @@ impl Store for SqliteStore {
         let (ws, policy) = (workspace.clone(), policy.clone());
         self.read(move |c| {
             let mut stmt = c.prepare_cached(
-                "SELECT id, item_id, source, score, correct, inclusion, text, proposed, label, recorded_at
+                "SELECT id, item_id, source, score, correct, inclusion, text, proposed, label, recorded_at, representative, embedded
                  FROM outcomes WHERE workspace = ?1 AND policy = ?2 AND id > ?3 ORDER BY id LIMIT ?4",
             )?;
             let mut rows = stmt.query(params![ws.as_str(), policy.as_str(), after, limit])?;
@@ -1150,6 +1179,8 @@ impl Store for SqliteStore {
                     proposed: r.get(7)?,
                     label: r.get(8)?,
                     recorded_at: time(r.get(9)?)?,
+                    representative: r.get(10)?,
+                    embedded: r.get(11)?,
                 });
             }
             Ok(out)
@@ -1352,6 +1383,9 @@ impl Store for SqliteStore {
                         score: item.verdict.confidence.raw.get(),
                         correct: !escaped,
                         inclusion: task.probability,
+                        // Audits are drawn by the coin alone.
+                        representative: true,
+                        embedded: item.proposal.model.as_deref() == Some(loopgate_core::EMBEDDED_MODEL),
                         text: (item.proposal.kind == loopgate_core::Kind::Label).then(|| item.input.text.clone()),
                         proposed: label(&item.proposal.payload),
                         label: if escaped { corrected } else { label(&item.proposal.payload) },
@@ -1489,5 +1523,14 @@ impl Store for SqliteStore {
 
     fn subscribe(&self) -> broadcast::Receiver<ItemChanged> {
         self.events.subscribe()
+    }
+}
+
+/// The audit detail of a kill switch change: the policy, the intent when the switch is scoped to
+/// one, and the reason.
+fn scope_detail(policy: &PolicyName, intent: Option<&str>, reason: &str) -> serde_json::Value {
+    match intent {
+        Some(intent) => json!({"policy": policy, "intent": intent, "reason": reason}),
+        None => json!({"policy": policy, "reason": reason}),
     }
 }

@@ -343,8 +343,10 @@ pub(super) fn upsert_principal(
 
 pub(super) fn kill_switch(r: &Row<'_>) -> StoreResult<KillSwitch> {
     let policy: String = r.get(0)?;
+    let intent: String = r.get(4)?;
     Ok(KillSwitch {
         policy: parse(&policy, "policy name")?,
+        intent: (!intent.is_empty()).then_some(intent),
         tripped_at: time(r.get(1)?)?,
         reason: r.get(2)?,
         tripped_by: r.get(3)?,
@@ -442,8 +444,8 @@ pub(super) fn insert_outcome(
     now: Timestamp,
 ) -> StoreResult<()> {
     conn.prepare_cached(
-        "INSERT INTO outcomes (workspace, policy, item_id, source, score, correct, inclusion, text, proposed, label, recorded_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+        "INSERT INTO outcomes (workspace, policy, item_id, source, score, correct, inclusion, text, proposed, label, recorded_at, representative, embedded)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
          ON CONFLICT (workspace, policy, item_id, source) DO NOTHING",
     )?
     .execute(params![
@@ -457,7 +459,9 @@ pub(super) fn insert_outcome(
         o.text,
         o.proposed,
         o.label,
-        to_millis(now)
+        to_millis(now),
+        o.representative,
+        o.embedded
     ])?;
     Ok(())
 }
