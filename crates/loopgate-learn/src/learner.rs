@@ -12,9 +12,16 @@
 //! below the threshold plus audits, a sample skewed towards hard items. Only labels chosen
 //! without looking at the item ([`Label::representative`]) feed [`Learner::out_of_fold`].
 //!
+//! Novelty: before a label is learned, its text's novelty score under its own fold model (which
+//! never saw it) joins a window of recent scores; a new text is novel when its conformal p-value
+//! against that window is at most the level, so about that share of ordinary traffic is
+//! flagged.
+//!
 //! Each new label is followed by a few rehearsals of earlier labels drawn with a seeded
 //! generator, so that every label is seen several times over the stream, as a nightly retrain
 //! would, at a fixed cost per label. The same labels in the same order give the same models.
+
+use std::collections::VecDeque;
 
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
@@ -22,6 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Error;
 use crate::classifier::{Classifier, ClassifierConfig, Prediction, Scores};
+use crate::novelty::{NoveltyScore, conformal_p_value};
 use crate::risk::Outcome;
 
 /// How a [`Learner`] is built.
@@ -35,6 +43,8 @@ pub struct LearnerConfig {
     pub seed: u64,
     /// Each fold model's settings.
     pub classifier: ClassifierConfig,
+    /// The novelty check.
+    pub novelty: NoveltyConfig,
 }
 
 impl Default for LearnerConfig {
@@ -44,6 +54,31 @@ impl Default for LearnerConfig {
             replay: 4,
             seed: 0,
             classifier: ClassifierConfig::default(),
+            novelty: NoveltyConfig::default(),
+        }
+    }
+}
+
+/// How the learner judges a text unlike what it has seen.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct NoveltyConfig {
+    /// The score compared.
+    pub score: NoveltyScore,
+    /// Recent scores kept to compare with.
+    pub window: usize,
+    /// Below this many scores every text counts as novel: too little was seen to judge.
+    pub min_scores: usize,
+    /// Share of ordinary texts flagged, in (0, 1).
+    pub level: f64,
+}
+
+impl Default for NoveltyConfig {
+    fn default() -> Self {
+        Self {
+            score: NoveltyScore::Combined,
+            window: 1_000,
+            min_scores: 50,
+            level: 0.02,
         }
     }
 }
@@ -67,6 +102,8 @@ pub struct Learner {
     config: LearnerConfig,
     folds: Vec<Classifier>,
     labels: Vec<Label>,
+    /// Novelty scores of recent texts, taken just before they were learned.
+    novelty: VecDeque<f64>,
 }
 
 impl Learner {
@@ -85,6 +122,7 @@ impl Learner {
             config,
             folds,
             labels: Vec::new(),
+            novelty: VecDeque::new(),
         })
     }
 
@@ -108,6 +146,22 @@ impl Learner {
         self.folds[self.fold(text)].scores(text)
     }
 
+    /// The conformal p-value of `text`'s novelty against recent texts: small means unusual.
+    /// 0 while fewer than `min_scores` texts were seen.
+    pub fn novelty_p_value(&self, text: &str) -> f64 {
+        if self.novelty.len() < self.config.novelty.min_scores {
+            return 0.0;
+        }
+        let window: Vec<f64> = self.novelty.iter().copied().collect();
+        let score = self.config.novelty.score.score(&self.scores(text));
+        conformal_p_value(&window, score).unwrap_or(0.0)
+    }
+
+    /// Whether `text` is novel: its p-value is at most the configured level.
+    pub fn is_novel(&self, text: &str) -> bool {
+        self.novelty_p_value(text) <= self.config.novelty.level
+    }
+
     /// Labels learned so far.
     pub fn len(&self) -> usize {
         self.labels.len()
@@ -121,6 +175,15 @@ impl Learner {
     /// Learns one human label: every fold model but the text's own trains on it, then
     /// `replay` earlier labels are rehearsed.
     pub fn learn(&mut self, label: Label) {
+        if !self.labels.is_empty() {
+            let score = self.config.novelty.score.score(&self.scores(&label.text));
+            if score.is_finite() {
+                self.novelty.push_back(score);
+            }
+            if self.novelty.len() > self.config.novelty.window {
+                self.novelty.pop_front();
+            }
+        }
         Self::train(&mut self.folds, &label);
         self.labels.push(label);
         if self.labels.len() < 2 {
@@ -301,6 +364,27 @@ mod tests {
             counts.iter().all(|&c| (900..1_100).contains(&c)),
             "{counts:?}"
         );
+    }
+
+    #[test]
+    fn unfamiliar_texts_are_novel_once_enough_was_seen() {
+        let mut learner = Learner::new(LearnerConfig::default()).unwrap();
+        assert!(
+            learner.is_novel("my card has not arrived"),
+            "nothing seen yet"
+        );
+        for round in 0..3 {
+            for l in toy() {
+                learner.learn(Label {
+                    text: format!("{} {round}", l.text),
+                    ..l
+                });
+            }
+        }
+        assert!(!learner.is_novel("where is my new card"));
+        assert!(learner.is_novel("zxqv wkrpt gnolm"));
+        let p = learner.novelty_p_value("zxqv wkrpt gnolm");
+        assert!(p > 0.0 && p <= 0.02, "{p}");
     }
 
     #[test]

@@ -110,6 +110,13 @@ impl Cusum {
         self.tripped_at
     }
 
+    /// A monitor with the same `p0`, `p1` and threshold that has seen nothing yet.
+    pub fn fresh(&self) -> Self {
+        let mut m = self.clone();
+        m.reset();
+        m
+    }
+
     /// Clears the statistic and the alarm, keeping `p0`, `p1` and the threshold.
     pub fn reset(&mut self) {
         self.statistic = 0.0;

@@ -307,7 +307,9 @@ pub async fn refit(
         };
         // The reject side tests from the strictest (lowest) threshold up.
         let reversed: Vec<f64> = grid.iter().map(|t| 1.0 - t).collect();
-        let reject = if outcomes.is_empty() {
+        // A label proposal people would have to relabel anyway is not stopped but reviewed:
+        // only replies and actions get a reject threshold.
+        let reject = if outcomes.is_empty() || policy.kind == Kind::Label {
             None
         } else {
             risk::certify_reject(&outcomes, &reversed, target)

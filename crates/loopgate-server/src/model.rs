@@ -10,28 +10,18 @@
 //! texts the model was tested on just before learning them; an unusual input goes to a person
 //! with the reason shown.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use loopgate_core::verdict::NoveltyFinding;
 use loopgate_core::{PolicyName, Timestamp, WorkspaceId};
 use loopgate_learn::learner::{Label, Learner, LearnerConfig};
-use loopgate_learn::novelty::{NoveltyScore, conformal_p_value};
 use loopgate_learn::risk::Outcome;
 use loopgate_store::{Store, StoreError};
 use tokio::sync::Mutex;
 
 /// The model name an agent gives to let Loopgate propose.
 pub const MODEL_NAME: &str = loopgate_core::EMBEDDED_MODEL;
-/// Novelty scores kept to compare new inputs with.
-const CALIBRATION_WINDOW: usize = 1_000;
-/// Below this many calibration scores every input counts as novel: the model has seen too
-/// little to judge it.
-const MIN_CALIBRATION: usize = 50;
-/// Share of ordinary inputs the novelty check may flag.
-pub const NOVELTY_LEVEL: f64 = 0.02;
-/// The score the novelty check uses.
-const SCORE: NoveltyScore = NoveltyScore::Combined;
 /// New labels before a learned model is saved again: a saved model only spares a restart the
 /// relearning of what the store already holds, and each save writes every fold model.
 const SAVE_EVERY: usize = 1_000;
@@ -42,7 +32,6 @@ pub struct Embedded {
     learner: Learner,
     through: i64,
     unsaved: usize,
-    calibration: VecDeque<f64>,
 }
 
 /// What the model proposes for one text.
@@ -98,7 +87,6 @@ impl Models {
             learner,
             through,
             unsaved: 0,
-            calibration: VecDeque::new(),
         }));
         Ok(self
             .loaded
@@ -123,14 +111,6 @@ impl Models {
             };
             for o in page {
                 if let (Some(text), Some(label)) = (o.text, o.label) {
-                    // Test before learning: the score of a text the model has not seen yet.
-                    if !m.learner.is_empty() {
-                        let score = SCORE.score(&m.learner.scores(&text));
-                        m.calibration.push_back(score);
-                        if m.calibration.len() > CALIBRATION_WINDOW {
-                            m.calibration.pop_front();
-                        }
-                    }
                     m.learner.learn(Label {
                         text,
                         label,
@@ -154,21 +134,13 @@ impl Models {
         let model = self.get(store, ws, policy).await?;
         let mut m = model.lock().await;
         Self::catch_up(store, ws, policy, &mut m).await?;
-        let scores = m.learner.scores(text);
         let prediction = m.learner.predict(text);
-        let calibration: Vec<f64> = m.calibration.iter().copied().collect();
-        let p_value = if calibration.len() < MIN_CALIBRATION {
-            0.0
-        } else {
-            conformal_p_value(&calibration, SCORE.score(&scores)).unwrap_or(0.0)
-        };
+        let level = m.learner.config().novelty.level;
+        let p_value = m.learner.novelty_p_value(text);
         Ok(Proposed {
             label: prediction.as_ref().map(|p| p.label.clone()),
             probability: prediction.map_or(0.0, |p| p.probability),
-            novelty: (p_value <= NOVELTY_LEVEL).then_some(NoveltyFinding {
-                p_value,
-                level: NOVELTY_LEVEL,
-            }),
+            novelty: (p_value <= level).then_some(NoveltyFinding { p_value, level }),
         })
     }
 

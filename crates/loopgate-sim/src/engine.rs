@@ -13,11 +13,12 @@
 //! reviewer's label that disagrees with the model is checked by a second, independent reviewer
 //! who decides.
 
+use std::collections::HashMap;
 use std::time::Instant;
 
 use chrono::{DateTime, Duration};
 use loopgate_core::item::{Customer, Input, Proposal};
-use loopgate_core::verdict::{self, Calibrator, VerdictContext};
+use loopgate_core::verdict::{self, Calibrator, NoveltyFinding, VerdictContext};
 use loopgate_core::{
     Kind, Mode, Policy, PolicySpec, Probability, Status, Submission, Uncalibrated,
 };
@@ -59,6 +60,8 @@ pub struct LoopRun {
     pub reviews: Reviews,
     /// Kill switch trips.
     pub trips: usize,
+    /// Trips of per-intent kill switches.
+    pub intent_trips: usize,
     /// First trip after drift began.
     pub first_trip_after_drift: Option<TripDelay>,
     /// Thresholds certified over the run, as (item, raw threshold).
@@ -111,10 +114,10 @@ pub fn run_loop(
     let dice = Dice::new(config.seed);
     let target = RiskTarget::new(config.target_escape, 1.0 - config.confidence)?;
     let grid = threshold_grid();
+    // The server's learner settings, but for the folds and rehearsals the config may vary.
     let mut learner = Learner::new(LearnerConfig {
         folds: config.folds.max(2),
         replay: config.replay,
-        seed: config.seed,
         ..LearnerConfig::default()
     })?;
     let mut policy = sim_policy(None, config.audit_rate)?;
@@ -125,6 +128,10 @@ pub fn run_loop(
         config.kill_switch.arl0,
     )?;
     let mut tripped_until: Option<usize> = None;
+    // Per proposed label, as the server keeps them: a monitor, and until when its switch holds.
+    let mut intent_monitors: HashMap<String, Cusum> = HashMap::new();
+    let mut intent_tripped_until: HashMap<String, usize> = HashMap::new();
+    let mut intent_trips = 0;
     // After a trip, out-of-fold scores no longer speak for the live proposals (whatever broke
     // them is outside the models): thresholds are certified again only from the live outcomes
     // of items people reviewed while the switch was tripped, an unbiased sample.
@@ -159,14 +166,20 @@ pub fn run_loop(
             tripped_until = None;
             cusum.reset();
         }
+        intent_tripped_until.retain(|_, until| i < *until);
+        let intent_switch = intent_tripped_until
+            .contains_key(&proposal)
+            .then(|| format!("intent {proposal}: audited escapes spiked"));
         let submission = submission(&ticket.text, &proposal, confidence);
         let ctx = VerdictContext {
             now: start + Duration::seconds(i as i64),
             calibrator: calibrator
                 .as_ref()
                 .map_or(&Uncalibrated as &dyn Calibrator, |c| c as &dyn Calibrator),
-            kill_switch: tripped_until.map(|_| "audited escapes spiked"),
-            novelty: None,
+            kill_switch: tripped_until
+                .map(|_| "audited escapes spiked")
+                .or(intent_switch.as_deref()),
+            novelty: novelty(&learner, &ticket.text),
             thresholds: None,
         };
         let route = verdict::decide(&policy, &submission, &ctx);
@@ -197,6 +210,18 @@ pub fn run_loop(
                 let escaped = label != proposal;
                 if drifting {
                     audited_since_drift += 1;
+                }
+                let intent = match intent_monitors.get_mut(&proposal) {
+                    Some(m) => m,
+                    None => intent_monitors
+                        .entry(proposal.clone())
+                        .or_insert(cusum.fresh()),
+                };
+                if intent.observe(escaped) == Alarm::Tripped {
+                    intent.reset();
+                    intent_trips += 1;
+                    intent_tripped_until
+                        .insert(proposal.clone(), i + 1 + config.kill_switch.reset_after);
                 }
                 if tripped_until.is_none() && cusum.observe(escaped) == Alarm::Tripped {
                     trips += 1;
@@ -286,10 +311,18 @@ pub fn run_loop(
         steps,
         reviews,
         trips,
+        intent_trips,
         first_trip_after_drift,
         thresholds,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// The learner's novelty finding for `text`, as the server's submit path makes it.
+fn novelty(learner: &Learner, text: &str) -> Option<NoveltyFinding> {
+    let level = learner.config().novelty.level;
+    let p_value = learner.novelty_p_value(text);
+    (p_value <= level).then_some(NoveltyFinding { p_value, level })
 }
 
 /// A person's label for item `i`: the first reviewer's, unless the second opinion applies — the

@@ -171,12 +171,21 @@ impl Report {
 
 /// Simulates every policy on `tickets` shuffled with the configured seed.
 pub fn simulate(tickets: &[Ticket], config: &Config) -> Result<Report, SimError> {
+    simulate_stream(&stream::shuffled(tickets, config.seed), tickets, config)
+}
+
+/// Simulates every policy on `stream` as given (already shuffled, perhaps cut short); the
+/// labels reviewers may confuse are those of `all`.
+pub fn simulate_stream(
+    stream: &[Ticket],
+    all: &[Ticket],
+    config: &Config,
+) -> Result<Report, SimError> {
     config.check()?;
-    if tickets.is_empty() {
+    if stream.is_empty() {
         return Err(SimError::Invalid("no tickets to simulate".into()));
     }
-    let stream = stream::shuffled(tickets, config.seed);
-    let mut labels: Vec<String> = tickets.iter().map(|t| t.label.clone()).collect();
+    let mut labels: Vec<String> = all.iter().map(|t| t.label.clone()).collect();
     labels.sort();
     labels.dedup();
 
@@ -184,9 +193,9 @@ pub fn simulate(tickets: &[Ticket], config: &Config) -> Result<Report, SimError>
     let upper = |k: usize, n: usize| {
         loopgate_learn::risk::clopper_pearson_upper(k as u64, n as u64, 0.05).unwrap_or(1.0)
     };
-    let main = engine::run_loop(&stream, &labels, config, true)?;
+    let main = engine::run_loop(stream, &labels, config, true)?;
     let single = if config.compare_single_review {
-        Some(engine::run_loop(&stream, &labels, config, false)?)
+        Some(engine::run_loop(stream, &labels, config, false)?)
     } else {
         None
     };
@@ -238,6 +247,7 @@ pub fn simulate(tickets: &[Ticket], config: &Config) -> Result<Report, SimError>
         let mut r = summarise(name, description, &run.fates, upper);
         r.reviews = run.reviews;
         r.kill_switch_trips = run.trips;
+        r.intent_kill_switch_trips = run.intent_trips;
         r.first_trip_after_drift = run.first_trip_after_drift;
         r.seconds_per_1000 = per_1000(run.seconds);
         policies.push(r);

@@ -74,8 +74,10 @@ pub struct PolicyResult {
     pub reviews: Reviews,
     /// Index (from 1) of the first automated item.
     pub items_until_automation: Option<usize>,
-    /// Kill switch trips.
+    /// Kill switch trips of the whole policy.
     pub kill_switch_trips: usize,
+    /// Kill switch trips of single intents.
+    pub intent_kill_switch_trips: usize,
     /// Delay from drift to the first trip.
     pub first_trip_after_drift: Option<TripDelay>,
     /// Wall-clock seconds per 1,000 items.
@@ -126,6 +128,7 @@ pub fn summarise(
         reviews: Reviews::default(),
         items_until_automation: fates.iter().position(|f| f.automated).map(|i| i + 1),
         kill_switch_trips: 0,
+        intent_kill_switch_trips: 0,
         first_trip_after_drift: None,
         seconds_per_1000: 0.0,
         series,

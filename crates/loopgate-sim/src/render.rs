@@ -6,7 +6,7 @@
 
 use std::fmt::Write;
 
-use crate::Report;
+use crate::{PolicyResult, Report};
 
 fn pct(x: f64) -> String {
     format!("{:.2}%", x * 100.0)
@@ -41,15 +41,34 @@ pub fn markdown(report: &Report) -> String {
             ))
             .unwrap_or_default()
     );
+    md.push_str(&table(&report.policies));
+    let _ = writeln!(md);
+    for p in &report.policies {
+        let _ = writeln!(md, "- **{}**: {}.", p.name, p.description);
+    }
     let _ = writeln!(
         md,
-        "| policy | delivered accuracy | automation | automation, last quarter | escape rate | escape upper 95% | reviews | first automated item | kill switch trips | first trip after drift | s / 1,000 items |"
+        "\nThe baselines are evaluated on the loopgate run's proposals and confidences, so they differ \
+         from it only by their decision rule. Oracle threshold (raw confidence): {}.",
+        report
+            .oracle_threshold
+            .map_or("none".to_owned(), |t| format!("{t:.4}"))
+    );
+    md
+}
+
+/// The Markdown table of policies' figures, one row each.
+pub fn table(policies: &[PolicyResult]) -> String {
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "| policy | delivered accuracy | automation | automation, last quarter | escape rate | escape upper 95% | reviews | first automated item | kill switch trips (policy / intents) | first trip after drift | s / 1,000 items |"
     );
     let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|");
-    for p in &report.policies {
+    for p in policies {
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.3} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} / {} | {} | {:.3} |",
             p.name,
             pct(p.delivered_accuracy),
             pct(p.automation),
@@ -70,6 +89,7 @@ pub fn markdown(report: &Report) -> String {
             p.items_until_automation
                 .map_or("never".to_owned(), |i| i.to_string()),
             p.kill_switch_trips,
+            p.intent_kill_switch_trips,
             p.first_trip_after_drift.map_or("–".to_owned(), |d| format!(
                 "{} items, {} audited",
                 d.items, d.audited
@@ -77,18 +97,6 @@ pub fn markdown(report: &Report) -> String {
             p.seconds_per_1000,
         );
     }
-    let _ = writeln!(md);
-    for p in &report.policies {
-        let _ = writeln!(md, "- **{}**: {}.", p.name, p.description);
-    }
-    let _ = writeln!(
-        md,
-        "\nThe baselines are evaluated on the loopgate run's proposals and confidences, so they differ \
-         from it only by their decision rule. Oracle threshold (raw confidence): {}.",
-        report
-            .oracle_threshold
-            .map_or("none".to_owned(), |t| format!("{t:.4}"))
-    );
     md
 }
 

@@ -3,6 +3,7 @@
 mod config;
 mod demo;
 mod demo_content;
+mod scenario;
 mod simulate;
 
 use std::path::{Path, PathBuf};
@@ -89,6 +90,9 @@ enum Command {
     /// Replays a labelled ticket stream through the verdict pipeline with simulated reviewers
     /// and reports what each policy delivers.
     Simulate(simulate::SimulateArgs),
+    /// Drives a running Loopgate over its API with a labelled ticket stream and simulated
+    /// reviewers, and reports the same figures as `simulate` next to the simulator's.
+    Scenario(scenario::ScenarioArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -189,6 +193,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             serve(Config::load(file, Overrides { listen, data })?).await?;
         }
         Command::Simulate(args) => simulate::run(args)?,
+        Command::Scenario(args) => scenario::run(args).await?,
         Command::Export {
             since,
             policy,

@@ -114,7 +114,7 @@ fn write(path: &Path, contents: &str) -> anyhow::Result<()> {
     std::fs::write(path, contents).with_context(|| format!("cannot write {}", path.display()))
 }
 
-fn read_csv(path: &Path) -> anyhow::Result<Vec<Ticket>> {
+pub(crate) fn read_csv(path: &Path) -> anyhow::Result<Vec<Ticket>> {
     let mut reader =
         csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
     let headers = reader.headers()?.clone();
