@@ -51,7 +51,7 @@ fn migrations() -> Migrations<'static> {
         )),
         M::up(include_str!("../../migrations/sqlite/0003_learning.sql")),
         M::up(include_str!(
-            "../../migrations/sqlite/0004_representative_outcomes_and_intent_switches.sql"
+            "../../migrations/sqlite/0005_representative_outcomes_and_intent_switches.sql"
         )),
     ])
 }
