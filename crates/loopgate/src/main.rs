@@ -1,5 +1,7 @@
-//! The `loopgate` command: serve the gateway, manage keys, verify the audit trail.
+//! The `loopgate` command: serve the gateway, manage keys, verify the audit trail, benchmark a
+//! running server.
 
+mod bench;
 mod config;
 mod demo;
 mod demo_content;
@@ -89,6 +91,9 @@ enum Command {
     /// Replays a labelled ticket stream through the verdict pipeline with simulated reviewers
     /// and reports what each policy delivers.
     Simulate(simulate::SimulateArgs),
+    /// Drives running servers over HTTP and reports throughput and latency percentiles:
+    /// single and batch submits, claim → decide round trips, long-polls, claims at queue depth.
+    Bench(Box<bench::BenchArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -189,6 +194,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             serve(Config::load(file, Overrides { listen, data })?).await?;
         }
         Command::Simulate(args) => simulate::run(args)?,
+        Command::Bench(args) => bench::run(*args).await?,
         Command::Export {
             since,
             policy,
