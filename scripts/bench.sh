@@ -13,6 +13,8 @@
 #   BENCH_OUT                where reports go (default target/bench)
 #   BENCH_PORT               first port to listen on (default 18080)
 #   LOOPGATE_BIN             use this binary instead of building one
+#   LOOPGATE_SERVE_BIN       serve with this binary (default: the same one), e.g. to compare
+#                            two builds of the server under the same load generator
 #   LOOPGATE_BENCH_POSTGRES  PostgreSQL server URL without a database name
 #                            (default postgres://postgres@127.0.0.1:5432); each run creates and
 #                            drops its own database there
@@ -45,6 +47,8 @@ else
     bin=target/release/loopgate
 fi
 
+serve_bin=${LOOPGATE_SERVE_BIN:-$bin}
+
 # Ten thousand long-polls hold ten thousand sockets in the server and in the bench.
 ulimit -n "$(ulimit -Hn)"
 
@@ -71,13 +75,14 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 # Starts a server on port $1 with the remaining arguments, and waits until it is ready.
 start_server() {
     local listen=127.0.0.1:$1
     shift
     LOOPGATE_BOOTSTRAP_ADMIN_KEY=$key RUST_LOG=${RUST_LOG:-warn} \
-        "$bin" serve --listen "$listen" "$@" >>"$work/server.log" 2>&1 &
+        "$serve_bin" serve --listen "$listen" "$@" >>"$work/server.log" 2>&1 &
     pids+=($!)
     for _ in $(seq 1 300); do
         if curl -sf "http://$listen/readyz" >/dev/null; then
@@ -125,7 +130,7 @@ run_bench scale-sqlite "${scale_args[@]}"
 stop_servers
 runs+=("scale-sqlite|1 server, SQLite")
 
-if "$bin" serve --help | grep -q -- '--database'; then
+if "$serve_bin" serve --help | grep -q -- '--database'; then
     for n in 1 2 3; do
         db="loopgate_bench_$$_$n"
         psql "$pg_server/postgres" -qc "CREATE DATABASE $db" >/dev/null

@@ -188,6 +188,9 @@ fn configure_writer(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     // Checkpoints run on their own thread (see `checkpoint`), not inside the writer's commits.
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    // When the log starts over, its file is cut back to this size instead of keeping the
+    // largest size it ever reached.
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     Ok(())
 }
 

@@ -11,7 +11,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use super::checkpoint::Checkpointer;
+use super::checkpoint::{self, Checkpointer};
 use crate::{ItemChanged, StoreError, StoreResult};
 
 /// Most jobs committed together.
@@ -124,6 +124,11 @@ fn run(
             }
         }
         commit(&mut conn, &mut batch, &events);
+        if checkpoints.writer_should_catch_up()
+            && let Err(e) = checkpoint::passive_checkpoint(&conn)
+        {
+            tracing::warn!(error = %e, "WAL checkpoint on the writer failed; will retry");
+        }
         checkpoints.request();
     }
 }

@@ -74,8 +74,10 @@ pub struct BenchArgs {
     /// Claims (each then decided) measured at each queue depth.
     #[arg(long, default_value_t = 2000)]
     depth_claims: u64,
-    /// Concurrent reviewers claiming at each queue depth.
-    #[arg(long, default_value_t = 10)]
+    /// Concurrent reviewers claiming at each queue depth. One by default, so the figure is the
+    /// claim's own latency at that depth; with more, claims also wait for each other's commits
+    /// (the claim → decide scenario measures that).
+    #[arg(long, default_value_t = 1)]
     depth_reviewers: usize,
     /// Process id of a server, to report its resident memory (VmRSS); repeat for several.
     #[arg(long = "server-pid")]

@@ -46,6 +46,10 @@ pub struct Row {
     pub errors: u64,
     /// Server resident memory after the step, MiB (the sum over `--server-pid`), when known.
     pub rss_mib: Option<f64>,
+    /// Server CPU time (user + system, all threads, summed over `--server-pid`) per operation
+    /// of the step, microseconds, when known. Unlike throughput, it hardly moves when other
+    /// programs compete for the machine's cores.
+    pub server_cpu_us_per_op: Option<f64>,
     /// Anything else worth saying about the step.
     pub note: String,
 }
@@ -85,6 +89,7 @@ impl Row {
             max_ms: latencies.max() as f64 / 1000.0,
             errors: 0,
             rss_mib: None,
+            server_cpu_us_per_op: None,
             note: String::new(),
         }
     }
@@ -98,6 +103,16 @@ impl Row {
     /// With the server's memory.
     pub fn rss(mut self, rss_mib: Option<f64>) -> Self {
         self.rss_mib = rss_mib;
+        self
+    }
+
+    /// With the server CPU seconds the step used (from two readings), spread over its count.
+    pub fn cpu(mut self, before: Option<f64>, after: Option<f64>) -> Self {
+        if let (Some(b), Some(a)) = (before, after)
+            && self.count > 0
+        {
+            self.server_cpu_us_per_op = Some((a - b).max(0.0) * 1e6 / self.count as f64);
+        }
         self
     }
 
@@ -127,13 +142,13 @@ impl Report {
     /// The rows as a Markdown table.
     pub fn markdown(&self) -> String {
         let mut out = format!(
-            "### {} ({})\n\n| scenario | setting | count | rate /s | p50 ms | p99 ms | p99.9 ms | max ms | errors | RSS MiB | note |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
+            "### {} ({})\n\n| scenario | setting | count | rate /s | p50 ms | p99 ms | p99.9 ms | max ms | errors | RSS MiB | server CPU µs/op | note |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
             self.label,
             self.urls.join(", ")
         );
         for r in &self.rows {
             out.push_str(&format!(
-                "| {} | {} | {} {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} | {} |\n",
+                "| {} | {} | {} {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} |\n",
                 r.scenario,
                 r.setting,
                 r.count,
@@ -145,6 +160,8 @@ impl Report {
                 r.max_ms,
                 r.errors,
                 r.rss_mib.map_or("".to_owned(), |m| format!("{m:.0}")),
+                r.server_cpu_us_per_op
+                    .map_or("".to_owned(), |c| format!("{c:.0}")),
                 r.note
             ));
         }
@@ -162,8 +179,10 @@ mod tests {
         for ms in 1..=1000u64 {
             record(&mut h, Duration::from_millis(ms));
         }
-        let row = Row::new("s", "x", "requests", 1000, Duration::from_secs(2), &h);
+        let row = Row::new("s", "x", "requests", 1000, Duration::from_secs(2), &h)
+            .cpu(Some(1.0), Some(1.5));
         assert_eq!(row.rate, 500.0);
+        assert_eq!(row.server_cpu_us_per_op, Some(500.0));
         assert!((row.p50_ms - 500.0).abs() < 1.0, "{}", row.p50_ms);
         assert!((row.p99_ms - 990.0).abs() < 2.0, "{}", row.p99_ms);
         let report = Report {

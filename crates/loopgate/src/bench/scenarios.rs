@@ -166,6 +166,24 @@ fn server_rss(pids: &[u32]) -> Option<f64> {
     Some(kib as f64 / 1024.0)
 }
 
+/// CPU seconds (user + system, every thread) the given processes have used so far.
+fn server_cpu(pids: &[u32]) -> Option<f64> {
+    if pids.is_empty() {
+        return None;
+    }
+    let mut ticks = 0u64;
+    for pid in pids {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // Fields after the command name, which is in parentheses and may hold spaces: utime
+        // and stime are the 14th and 15th fields of the line, the 12th and 13th after it.
+        let rest = &stat[stat.rfind(')')? + 2..];
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        ticks += fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    }
+    // Linux reports these in USER_HZ, which is 100 on every platform Loopgate runs on.
+    Some(ticks as f64 / 100.0)
+}
+
 /// What one client of a closed loop measured.
 struct Tally {
     latencies: Histogram<u64>,
@@ -226,6 +244,7 @@ pub(super) async fn single_submits(run: &Arc<Run>) -> anyhow::Result<Row> {
             .map(|n| to_bytes(&submission(REPLY_POLICY, n, mixed_confidence(n), n == 3)))
             .collect(),
     );
+    let cpu = server_cpu(&run.args.server_pids);
     let start = Instant::now();
     let deadline = start + Duration::from_secs_f64(run.args.seconds);
     let mut set = JoinSet::new();
@@ -279,6 +298,7 @@ pub(super) async fn single_submits(run: &Arc<Run>) -> anyhow::Result<Row> {
     )
     .errors(tally.errors)
     .rss(server_rss(&run.args.server_pids))
+    .cpu(cpu, server_cpu(&run.args.server_pids))
     .note(tally.note()))
 }
 
@@ -380,6 +400,7 @@ enum Until {
 
 /// Batch submits for `--seconds`: items per second, latency per batch request.
 pub(super) async fn batch_submits(run: &Arc<Run>) -> anyhow::Result<Row> {
+    let cpu = server_cpu(&run.args.server_pids);
     let start = Instant::now();
     let deadline = start + Duration::from_secs_f64(run.args.seconds);
     let key = run.agents[0].clone();
@@ -399,6 +420,7 @@ pub(super) async fn batch_submits(run: &Arc<Run>) -> anyhow::Result<Row> {
     )
     .errors(tally.errors)
     .rss(server_rss(&run.args.server_pids))
+    .cpu(cpu, server_cpu(&run.args.server_pids))
     .note(join_notes("latency is per batch request", &tally.note())))
 }
 
@@ -417,6 +439,7 @@ async fn fill_queue(run: &Arc<Run>, depth: u64, label: &str) -> anyhow::Result<O
     if have >= depth {
         return Ok(None);
     }
+    let cpu = server_cpu(&run.args.server_pids);
     let start = Instant::now();
     let key = run.agents[0].clone();
     let (tally, _) = send_batches(
@@ -439,6 +462,7 @@ async fn fill_queue(run: &Arc<Run>, depth: u64, label: &str) -> anyhow::Result<O
         )
         .errors(tally.errors)
         .rss(server_rss(&run.args.server_pids))
+        .cpu(cpu, server_cpu(&run.args.server_pids))
         .note(join_notes(
             &format!(
                 "{} items/batch, {} senders, all queued; latency is per batch request",
@@ -545,6 +569,7 @@ pub(super) async fn claim_decide(run: &Arc<Run>) -> anyhow::Result<Vec<Row>> {
         if let Some(fill) = fill_queue(run, run.args.claim_prefill, "claim prefill").await? {
             rows.push(fill);
         }
+        let cpu = server_cpu(&run.args.server_pids);
         let start = Instant::now();
         let deadline = start + Duration::from_secs_f64(run.args.seconds);
         let t = review_loop(run, team, Some(deadline), None, None).await?;
@@ -571,6 +596,7 @@ pub(super) async fn claim_decide(run: &Arc<Run>) -> anyhow::Result<Vec<Row>> {
             )
             .errors(t.claim.errors + t.decide.errors)
             .rss(server_rss(&run.args.server_pids))
+            .cpu(cpu, server_cpu(&run.args.server_pids))
             .note(note),
         );
     }
@@ -701,6 +727,7 @@ pub(super) async fn queue_depth(run: &Arc<Run>, depths: &[u64]) -> anyhow::Resul
         let queued = run.queued.load(Ordering::Relaxed);
         let rss = server_rss(&run.args.server_pids);
         let team = run.args.depth_reviewers.clamp(1, run.reviewers.len());
+        let cpu = server_cpu(&run.args.server_pids);
         let start = Instant::now();
         let t = review_loop(run, team, None, Some(run.args.depth_claims), None).await?;
         rows.push(
@@ -714,6 +741,7 @@ pub(super) async fn queue_depth(run: &Arc<Run>, depths: &[u64]) -> anyhow::Resul
             )
             .errors(t.claim.errors + t.decide.errors)
             .rss(rss)
+            .cpu(cpu, server_cpu(&run.args.server_pids))
             .note(join_notes(
                 &format!(
                     "{team} reviewers, each claim then decided (decide p99 {:.2} ms); RSS before the claims",
