@@ -380,6 +380,17 @@ pub struct ReviewerThroughput {
     pub median_time_on_task_ms: i64,
 }
 
+/// What the verdict pipeline needs from the store to route a submission of one policy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoutingContext {
+    /// The policy, current version.
+    pub policy: StoredPolicy,
+    /// Its tripped kill switches: policy-wide and per intent.
+    pub kill_switches: Vec<KillSwitch>,
+    /// Its learned state (opaque JSON owned by the server), if any.
+    pub state: Option<serde_json::Value>,
+}
+
 /// An item changed; sent to subscribers after the change is committed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ItemChanged {
@@ -454,6 +465,22 @@ pub trait Store: Send + Sync + Debug {
     ) -> StoreResult<Option<StoredPolicy>>;
     /// Every policy of the workspace, by name.
     async fn list_policies(&self, workspace: &WorkspaceId) -> StoreResult<Vec<StoredPolicy>>;
+    /// A policy with its kill switch and learned state, for routing a submission; `None` when
+    /// there is no such policy. Backends that can read all three in one go override this.
+    async fn routing_context(
+        &self,
+        workspace: &WorkspaceId,
+        name: &PolicyName,
+    ) -> StoreResult<Option<RoutingContext>> {
+        let Some(policy) = self.get_policy(workspace, name).await? else {
+            return Ok(None);
+        };
+        Ok(Some(RoutingContext {
+            policy,
+            kill_switches: self.policy_kill_switches(workspace, name).await?,
+            state: self.policy_state(workspace, name).await?,
+        }))
+    }
 
     /// Inserts items with their `submitted` audit entries, all or nothing. An idempotency key
     /// seen before returns the earlier item (`replayed`); the same key with a different request

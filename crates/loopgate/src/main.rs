@@ -1,5 +1,7 @@
-//! The `loopgate` command: serve the gateway, manage keys, verify the audit trail.
+//! The `loopgate` command: serve the gateway, manage keys, verify the audit trail, benchmark a
+//! running server.
 
+mod bench;
 mod config;
 mod demo;
 mod demo_content;
@@ -93,6 +95,9 @@ enum Command {
     /// Drives a running Loopgate over its API with a labelled ticket stream and simulated
     /// reviewers, and reports the same figures as `simulate` next to the simulator's.
     Scenario(scenario::ScenarioArgs),
+    /// Drives running servers over HTTP and reports throughput and latency percentiles:
+    /// single and batch submits, claim → decide round trips, long-polls, claims at queue depth.
+    Bench(Box<bench::BenchArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -194,6 +199,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         }
         Command::Simulate(args) => simulate::run(args)?,
         Command::Scenario(args) => scenario::run(args).await?,
+        Command::Bench(args) => bench::run(*args).await?,
         Command::Export {
             since,
             policy,

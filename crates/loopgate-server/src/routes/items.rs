@@ -250,12 +250,17 @@ async fn route_and_store(
         ));
     }
 
+    // Each policy once: its current version, its kill switches (a tripped one sends every item
+    // of its scope, the policy or one proposed label, to people) and its learned state
+    // (calibrator and derived thresholds).
     let mut policies: BTreeMap<PolicyName, StoredPolicy> = BTreeMap::new();
+    let mut switches: BTreeMap<PolicyName, Switches> = BTreeMap::new();
+    let mut learned: BTreeMap<PolicyName, PolicyState> = BTreeMap::new();
     for (i, s) in submissions.iter().enumerate() {
         if !policies.contains_key(&s.policy) {
-            let policy = state
+            let context = state
                 .store()
-                .get_policy(&principal.workspace, &s.policy)
+                .routing_context(&principal.workspace, &s.policy)
                 .await?
                 .ok_or_else(|| {
                     ApiError::new(
@@ -268,7 +273,9 @@ async fn route_and_store(
                         ),
                     )
                 })?;
-            policies.insert(s.policy.clone(), policy);
+            switches.insert(s.policy.clone(), Switches::new(context.kill_switches));
+            learned.insert(s.policy.clone(), PolicyState::from_json(context.state));
+            policies.insert(s.policy.clone(), context.policy);
         }
         let policy = &policies[&s.policy].policy;
         if s.proposal.kind != policy.kind {
@@ -283,23 +290,6 @@ async fn route_and_store(
                 ),
             ));
         }
-    }
-
-    // A tripped kill switch sends every item of its scope (the policy, or one proposed label of
-    // it) to people; each policy's learned state brings its calibrator and derived thresholds.
-    let mut switches: BTreeMap<PolicyName, Switches> = BTreeMap::new();
-    let mut learned: BTreeMap<PolicyName, PolicyState> = BTreeMap::new();
-    for name in policies.keys() {
-        let tripped = state
-            .store()
-            .policy_kill_switches(&principal.workspace, name)
-            .await?;
-        switches.insert(name.clone(), Switches::new(tripped));
-        let stored = state
-            .store()
-            .policy_state(&principal.workspace, name)
-            .await?;
-        learned.insert(name.clone(), PolicyState::from_json(stored));
     }
     let now = state.clock().now();
     let submitter = principal.actor();

@@ -5,10 +5,12 @@
 //! writer thread avoid a channel hop per statement and let a whole batch of writes share one
 //! transaction and one fsync. PostgreSQL, which is remote and concurrent, goes through sqlx.
 
+mod checkpoint;
 mod rows;
 mod writer;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::Duration;
@@ -24,15 +26,16 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter};
 use rusqlite_migration::{M, Migrations};
 use serde_json::json;
-use tokio::sync::broadcast;
+use tokio::sync::{Semaphore, broadcast};
 
+use self::checkpoint::Checkpointer;
 use self::rows::{AUDIT_COLUMNS, AUDIT_TASK_COLUMNS, Chain, PRINCIPAL_COLUMNS, parse, time};
 use self::writer::Writer;
 use crate::{
     AuditTask, ChainReport, ClaimRequest, CodeRecord, HistoryEntry, Inserted, ItemChanged,
     ItemFilter, ItemMutation, KeyRecord, KillSwitch, NewAccount, NewItem, NewKey, NewOutcome,
-    NewSession, OutcomeRow, OutcomeSource, PolicyStateChange, QueueStats, Session, Store,
-    StoreError, StoreResult, StoredPolicy,
+    NewSession, OutcomeRow, OutcomeSource, PolicyStateChange, QueueStats, RoutingContext, Session,
+    Store, StoreError, StoreResult, StoredPolicy,
 };
 
 /// File name of the database inside the data directory.
@@ -40,6 +43,8 @@ pub const DB_FILE: &str = "loopgate.db";
 
 /// Connections in the read pool.
 const READERS: u32 = 4;
+/// Page cache of the writer connection, KiB.
+const WRITER_CACHE_KIB: i64 = 32 * 1024;
 /// How long a connection waits for another process's lock before reporting the database busy.
 const BUSY_TIMEOUT_MS: u32 = 5_000;
 
@@ -50,6 +55,9 @@ fn migrations() -> Migrations<'static> {
             "../../migrations/sqlite/0002_people_and_switches.sql"
         )),
         M::up(include_str!("../../migrations/sqlite/0003_learning.sql")),
+        M::up(include_str!(
+            "../../migrations/sqlite/0004_claim_and_lease_indexes.sql"
+        )),
         M::up(include_str!(
             "../../migrations/sqlite/0005_representative_outcomes_and_intent_switches.sql"
         )),
@@ -62,6 +70,8 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: Writer,
     readers: r2d2::Pool<SqliteConnectionManager>,
+    /// One per reader connection: a read holds one while it uses a connection.
+    read_permits: Arc<Semaphore>,
     events: broadcast::Sender<ItemChanged>,
 }
 
@@ -84,8 +94,17 @@ impl SqliteStore {
             StoreError::Unavailable(format!("cannot migrate {}: {e}", path.display()))
         })?;
 
+        configure_writer(&conn)
+            .map_err(|e| StoreError::Unavailable(format!("cannot use {}: {e}", path.display())))?;
+
+        let checkpoint_conn = Connection::open(&path)
+            .and_then(|c| configure(&c).map(|()| c))
+            .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+        let checkpoints = Checkpointer::spawn(checkpoint_conn).map_err(|e| {
+            StoreError::Internal(format!("cannot start the checkpoint thread: {e}"))
+        })?;
         let (events, _) = broadcast::channel(4096);
-        let writer = Writer::spawn(conn, events.clone())
+        let writer = Writer::spawn(conn, events.clone(), checkpoints)
             .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
         let manager = SqliteConnectionManager::file(&path)
             .with_flags(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
@@ -103,6 +122,7 @@ impl SqliteStore {
             path,
             writer,
             readers,
+            read_permits: Arc::new(Semaphore::new(READERS as usize)),
             events,
         })
     }
@@ -112,18 +132,44 @@ impl SqliteStore {
         &self.path
     }
 
+    /// Runs a read that may take a while (a scan, a page of documents) on a blocking thread.
     async fn read<T, F>(&self, work: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
+        // Waiting for a connection here, rather than in the pool, keeps a burst of reads (ten
+        // thousand long-polls waking at once) from starting a blocking thread each.
+        let permit = self
+            .read_permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Unavailable("the SQLite readers have been closed".into()))?;
         let pool = self.readers.clone();
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let conn = pool.get()?;
             work(&conn)
         })
         .await
         .map_err(|e| StoreError::Internal(format!("a read failed: {e}")))?
+    }
+
+    /// Runs a point read (one row by its key: an API key, a policy, an item) on the calling
+    /// task. Such a read takes microseconds on cached pages, less than handing it to a blocking
+    /// thread and back; in WAL mode no writer or checkpoint makes it wait. The permit guarantees
+    /// a free connection, so taking one from the pool does not block.
+    async fn read_now<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        F: FnOnce(&Connection) -> StoreResult<T>,
+    {
+        let _permit =
+            self.read_permits.acquire().await.map_err(|_| {
+                StoreError::Unavailable("the SQLite readers have been closed".into())
+            })?;
+        let conn = self.readers.get()?;
+        work(&conn)
     }
 }
 
@@ -133,6 +179,21 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     // FULL: a commit is on disk before it is acknowledged, even across power loss.
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", true)?;
+    Ok(())
+}
+
+/// The writer connection's own settings, on top of [`configure`].
+fn configure_writer(conn: &Connection) -> rusqlite::Result<()> {
+    // A group commit touches many pages; a small cache makes SQLite spill dirty pages to the log
+    // in the middle of the transaction and write hot pages (index edges) several times over.
+    conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
+    // Each job runs in a savepoint; its rollback journal stays in memory instead of a temp file.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // Checkpoints run on their own thread (see `checkpoint`), not inside the writer's commits.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    // When the log starts over, its file is cut back to this size instead of keeping the
+    // largest size it ever reached.
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     Ok(())
 }
 
@@ -148,6 +209,64 @@ fn policy_row(r: &rusqlite::Row<'_>) -> StoreResult<StoredPolicy> {
         version,
         updated_at: time(r.get(2)?)?,
     })
+}
+
+fn read_policy(
+    c: &Connection,
+    ws: &WorkspaceId,
+    name: &PolicyName,
+) -> StoreResult<Option<StoredPolicy>> {
+    c.prepare_cached(
+        "SELECT spec, version, updated_at FROM policies WHERE workspace = ?1 AND name = ?2",
+    )?
+    .query_row(params![ws.as_str(), name.as_str()], |r| Ok(policy_row(r)))
+    .optional()?
+    .transpose()
+}
+
+/// The policy-wide kill switch of a policy, if tripped.
+fn read_kill_switch(
+    c: &Connection,
+    ws: &WorkspaceId,
+    policy: &PolicyName,
+) -> StoreResult<Option<KillSwitch>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT policy, tripped_at, reason, tripped_by, intent FROM kill_switches WHERE workspace = ?1 AND policy = ?2 AND intent = ''",
+    )?;
+    let mut rows = stmt.query(params![ws.as_str(), policy.as_str()])?;
+    match rows.next()? {
+        Some(r) => Ok(Some(rows::kill_switch(r)?)),
+        None => Ok(None),
+    }
+}
+
+/// Every tripped kill switch of a policy, policy-wide first.
+fn read_kill_switches(
+    c: &Connection,
+    ws: &WorkspaceId,
+    policy: &PolicyName,
+) -> StoreResult<Vec<KillSwitch>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT policy, tripped_at, reason, tripped_by, intent FROM kill_switches WHERE workspace = ?1 AND policy = ?2 ORDER BY intent",
+    )?;
+    let mut rows = stmt.query(params![ws.as_str(), policy.as_str()])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(rows::kill_switch(r)?);
+    }
+    Ok(out)
+}
+
+fn read_policy_state(
+    c: &Connection,
+    ws: &WorkspaceId,
+    policy: &PolicyName,
+) -> StoreResult<Option<serde_json::Value>> {
+    let state: Option<String> = c
+        .prepare_cached("SELECT state FROM policy_state WHERE workspace = ?1 AND policy = ?2")?
+        .query_row(params![ws.as_str(), policy.as_str()], |r| r.get(0))
+        .optional()?;
+    state.map(|s| Ok(serde_json::from_str(&s)?)).transpose()
 }
 
 fn key_row(r: &rusqlite::Row<'_>) -> StoreResult<KeyRecord> {
@@ -287,7 +406,7 @@ impl Store for SqliteStore {
     }
 
     async fn principal_by_key(&self, secret_hash: [u8; 32]) -> StoreResult<Option<Principal>> {
-        self.read(move |c| {
+        self.read_now(|c| {
             c.prepare_cached(&format!(
                 "SELECT {PRINCIPAL_COLUMNS} FROM api_keys k JOIN principals p ON p.id = k.principal_id
                  WHERE k.secret_hash = ?1 AND k.revoked_at IS NULL"
@@ -360,8 +479,8 @@ impl Store for SqliteStore {
     }
 
     async fn decision_codes(&self, workspace: &WorkspaceId) -> StoreResult<Vec<CodeRecord>> {
-        let ws = workspace.clone();
-        self.read(move |c| {
+        let ws = workspace;
+        self.read_now(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT code, description FROM decision_codes WHERE workspace = ?1 ORDER BY code",
             )?;
@@ -484,14 +603,25 @@ impl Store for SqliteStore {
         workspace: &WorkspaceId,
         name: &PolicyName,
     ) -> StoreResult<Option<StoredPolicy>> {
-        let (ws, name) = (workspace.clone(), name.clone());
-        self.read(move |c| {
-            c.prepare_cached(
-                "SELECT spec, version, updated_at FROM policies WHERE workspace = ?1 AND name = ?2",
-            )?
-            .query_row(params![ws.as_str(), name.as_str()], |r| Ok(policy_row(r)))
-            .optional()?
-            .transpose()
+        self.read_now(|c| read_policy(c, workspace, name)).await
+    }
+
+    async fn routing_context(
+        &self,
+        workspace: &WorkspaceId,
+        name: &PolicyName,
+    ) -> StoreResult<Option<RoutingContext>> {
+        self.read_now(|c| {
+            // One read transaction: the three are seen at the same instant.
+            let tx = c.unchecked_transaction()?;
+            let Some(policy) = read_policy(&tx, workspace, name)? else {
+                return Ok(None);
+            };
+            Ok(Some(RoutingContext {
+                policy,
+                kill_switches: read_kill_switches(&tx, workspace, name)?,
+                state: read_policy_state(&tx, workspace, name)?,
+            }))
         })
         .await
     }
@@ -588,8 +718,7 @@ impl Store for SqliteStore {
     }
 
     async fn get_item(&self, workspace: &WorkspaceId, id: ItemId) -> StoreResult<Option<Item>> {
-        let ws = workspace.clone();
-        self.read(move |c| rows::load_item(c, &ws, id)).await
+        self.read_now(|c| rows::load_item(c, workspace, id)).await
     }
 
     async fn list_items(
@@ -737,8 +866,9 @@ impl Store for SqliteStore {
     }
 
     async fn reviews(&self, workspace: &WorkspaceId, item: ItemId) -> StoreResult<Vec<Review>> {
-        let ws = workspace.clone();
-        self.read(move |c| {
+        // An item has a handful of reviews at most.
+        let ws = workspace;
+        self.read_now(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT doc FROM reviews WHERE workspace = ?1 AND item_id = ?2 ORDER BY decided_at, id",
             )?;
@@ -757,8 +887,8 @@ impl Store for SqliteStore {
         except: ItemId,
         limit: u32,
     ) -> StoreResult<Vec<HistoryEntry>> {
-        let (ws, customer) = (workspace.clone(), customer_id.to_owned());
-        self.read(move |c| {
+        let (ws, customer) = (workspace, customer_id);
+        self.read_now(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT id, policy, status, created_at FROM items
                  WHERE workspace = ?1 AND customer_id = ?2 AND id <> ?3 ORDER BY id DESC LIMIT ?4",
@@ -955,7 +1085,7 @@ impl Store for SqliteStore {
     }
 
     async fn session(&self, secret_hash: [u8; 32], now: Timestamp) -> StoreResult<Option<Session>> {
-        self.read(move |c| {
+        self.read_now(|c| {
             let mut stmt = c.prepare_cached(&format!(
                 "SELECT {PRINCIPAL_COLUMNS}, s.csrf_token, s.expires_at FROM sessions s JOIN principals p ON p.id = s.principal_id
                  WHERE s.secret_hash = ?1 AND s.expires_at > ?2"
@@ -1006,18 +1136,8 @@ impl Store for SqliteStore {
         workspace: &WorkspaceId,
         policy: &PolicyName,
     ) -> StoreResult<Option<KillSwitch>> {
-        let (ws, policy) = (workspace.clone(), policy.clone());
-        self.read(move |c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT policy, tripped_at, reason, tripped_by, intent FROM kill_switches WHERE workspace = ?1 AND policy = ?2 AND intent = ''",
-            )?;
-            let mut rows = stmt.query(params![ws.as_str(), policy.as_str()])?;
-            match rows.next()? {
-                Some(r) => Ok(Some(rows::kill_switch(r)?)),
-                None => Ok(None),
-            }
-        })
-        .await
+        self.read_now(|c| read_kill_switch(c, workspace, policy))
+            .await
     }
 
     async fn policy_kill_switches(
@@ -1025,19 +1145,8 @@ impl Store for SqliteStore {
         workspace: &WorkspaceId,
         policy: &PolicyName,
     ) -> StoreResult<Vec<KillSwitch>> {
-        let (ws, policy) = (workspace.clone(), policy.clone());
-        self.read(move |c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT policy, tripped_at, reason, tripped_by, intent FROM kill_switches WHERE workspace = ?1 AND policy = ?2 ORDER BY intent",
-            )?;
-            let mut rows = stmt.query(params![ws.as_str(), policy.as_str()])?;
-            let mut out = Vec::new();
-            while let Some(r) = rows.next()? {
-                out.push(rows::kill_switch(r)?);
-            }
-            Ok(out)
-        })
-        .await
+        self.read_now(|c| read_kill_switches(c, workspace, policy))
+            .await
     }
 
     async fn trip_kill_switch(
@@ -1193,17 +1302,8 @@ impl Store for SqliteStore {
         workspace: &WorkspaceId,
         policy: &PolicyName,
     ) -> StoreResult<Option<serde_json::Value>> {
-        let (ws, policy) = (workspace.clone(), policy.clone());
-        self.read(move |c| {
-            let state: Option<String> = c
-                .prepare_cached(
-                    "SELECT state FROM policy_state WHERE workspace = ?1 AND policy = ?2",
-                )?
-                .query_row(params![ws.as_str(), policy.as_str()], |r| r.get(0))
-                .optional()?;
-            state.map(|s| Ok(serde_json::from_str(&s)?)).transpose()
-        })
-        .await
+        self.read_now(|c| read_policy_state(c, workspace, policy))
+            .await
     }
 
     async fn put_policy_state(

@@ -11,6 +11,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use super::checkpoint::{self, Checkpointer};
 use crate::{ItemChanged, StoreError, StoreResult};
 
 /// Most jobs committed together.
@@ -72,14 +73,16 @@ pub(super) struct Writer {
 
 impl Writer {
     /// Starts the writer thread on `conn`. It stops when every `Writer` handle is dropped.
+    /// After each commit it asks `checkpoints` to move the log into the database file.
     pub(super) fn spawn(
         conn: Connection,
         events: broadcast::Sender<ItemChanged>,
+        checkpoints: Checkpointer,
     ) -> std::io::Result<Self> {
         let (jobs, queue) = mpsc::channel(QUEUE);
         std::thread::Builder::new()
             .name("loopgate-sqlite-writer".into())
-            .spawn(move || run(conn, queue, events))?;
+            .spawn(move || run(conn, queue, events, checkpoints))?;
         Ok(Self { jobs })
     }
 
@@ -109,6 +112,7 @@ fn run(
     mut conn: Connection,
     mut queue: mpsc::Receiver<Box<dyn Job>>,
     events: broadcast::Sender<ItemChanged>,
+    checkpoints: Checkpointer,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = queue.blocking_recv() {
@@ -120,6 +124,12 @@ fn run(
             }
         }
         commit(&mut conn, &mut batch, &events);
+        if checkpoints.writer_should_catch_up()
+            && let Err(e) = checkpoint::passive_checkpoint(&conn)
+        {
+            tracing::warn!(error = %e, "WAL checkpoint on the writer failed; will retry");
+        }
+        checkpoints.request();
     }
 }
 
