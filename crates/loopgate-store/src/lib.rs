@@ -1,12 +1,14 @@
 //! Loopgate's storage. [`Store`] is everything the server needs from a database; the SQLite
-//! implementation is the embedded default, and the same test suite holds every implementation
-//! to the same behaviour.
+//! implementation is the embedded default, the PostgreSQL one lets several servers share one
+//! database, and the same test suite holds every implementation to the same behaviour.
 //!
 //! Stores persist what `loopgate-core` computes: a store never decides a verdict or a transition
 //! itself, it loads an item, lets the core change it, and writes the item, its review and its
 //! audit entries in one transaction.
 
+mod columns;
 mod error;
+pub mod postgres;
 pub mod sqlite;
 
 use std::fmt::Debug;
@@ -23,6 +25,7 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 pub use error::StoreError;
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 /// Result of a store operation.
