@@ -10,6 +10,8 @@ mod columns;
 mod error;
 pub mod postgres;
 pub mod sqlite;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::fmt::Debug;
 

@@ -119,9 +119,10 @@ impl PostgresStore {
             .map_err(|e| {
                 StoreError::Unavailable(format!("cannot connect to {}: {e}", redact(url)))
             })?;
-        MIGRATOR.run(&pool).await.map_err(|e| {
-            StoreError::Unavailable(format!("cannot migrate {}: {e}", redact(url)))
-        })?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("cannot migrate {}: {e}", redact(url))))?;
         let schema: String = sqlx::query_scalar("SELECT current_schema()")
             .fetch_one(&pool)
             .await?;
@@ -171,9 +172,14 @@ fn redact(url: &str) -> String {
 /// Serialises writers of one named thing across servers until the transaction ends. Used where
 /// a write first reads what it replaces (a policy's version, learned state, a code's
 /// description) and the row may not exist yet, so there is no row to lock.
-async fn lock_name(conn: &mut PgConnection, kind: &str, ws: &WorkspaceId, name: &str) -> StoreResult<()> {
+async fn lock_name(
+    conn: &mut PgConnection,
+    kind: &str,
+    ws: &WorkspaceId,
+    name: &str,
+) -> StoreResult<()> {
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-        .bind(format!("{kind}\u{0}{}\u{0}{name}", ws.as_str()))
+        .bind(format!("{kind}/{}/{name}", ws.as_str()))
         .execute(conn)
         .await?;
     Ok(())
@@ -260,11 +266,9 @@ async fn expire(
 #[async_trait]
 impl Store for PostgresStore {
     async fn has_keys(&self) -> StoreResult<bool> {
-        Ok(
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM api_keys)")
-                .fetch_one(&self.pool)
-                .await?,
-        )
+        Ok(sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM api_keys)")
+            .fetch_one(&self.pool)
+            .await?)
     }
 
     async fn create_key(
@@ -464,13 +468,12 @@ impl Store for PostgresStore {
     ) -> StoreResult<StoredPolicy> {
         let mut w = self.begin().await?;
         lock_name(w.conn(), "policy", workspace, policy.name.as_str()).await?;
-        let previous: Option<(i32, String)> = sqlx::query_as(
-            "SELECT version, spec FROM policies WHERE workspace = $1 AND name = $2",
-        )
-        .bind(workspace.as_str())
-        .bind(policy.name.as_str())
-        .fetch_optional(w.conn())
-        .await?;
+        let previous: Option<(i32, String)> =
+            sqlx::query_as("SELECT version, spec FROM policies WHERE workspace = $1 AND name = $2")
+                .bind(workspace.as_str())
+                .bind(policy.name.as_str())
+                .fetch_optional(w.conn())
+                .await?;
         let version = previous.as_ref().map_or(1, |(v, _)| v + 1);
         let spec = serde_json::to_string(&policy)?;
         sqlx::query(
@@ -1078,12 +1081,13 @@ impl Store for PostgresStore {
         workspace: &WorkspaceId,
         policy: &PolicyName,
     ) -> StoreResult<Option<serde_json::Value>> {
-        let state: Option<String> =
-            sqlx::query_scalar("SELECT state FROM policy_state WHERE workspace = $1 AND policy = $2")
-                .bind(workspace.as_str())
-                .bind(policy.as_str())
-                .fetch_optional(&self.pool)
-                .await?;
+        let state: Option<String> = sqlx::query_scalar(
+            "SELECT state FROM policy_state WHERE workspace = $1 AND policy = $2",
+        )
+        .bind(workspace.as_str())
+        .bind(policy.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
         state.map(|s| Ok(serde_json::from_str(&s)?)).transpose()
     }
 
@@ -1114,12 +1118,13 @@ impl Store for PostgresStore {
         let mut w = self.begin().await?;
         // The state may not exist yet, so there may be no row to lock: lock its name instead.
         lock_name(w.conn(), "policy_state", workspace, policy.as_str()).await?;
-        let stored: Option<String> =
-            sqlx::query_scalar("SELECT state FROM policy_state WHERE workspace = $1 AND policy = $2")
-                .bind(workspace.as_str())
-                .bind(policy.as_str())
-                .fetch_optional(w.conn())
-                .await?;
+        let stored: Option<String> = sqlx::query_scalar(
+            "SELECT state FROM policy_state WHERE workspace = $1 AND policy = $2",
+        )
+        .bind(workspace.as_str())
+        .bind(policy.as_str())
+        .fetch_optional(w.conn())
+        .await?;
         let stored = stored.map(|s| serde_json::from_str(&s)).transpose()?;
         let (state, event) = change(stored)?;
         save_policy_state(w.conn(), workspace, policy, &state, now).await?;
@@ -1440,10 +1445,7 @@ impl PostgresStore {
                     slots.push(Slot::Replay(*item_id));
                     continue;
                 }
-                seen.insert(
-                    claim.key.clone(),
-                    (claim.request_hash.clone(), new.item.id),
-                );
+                seen.insert(claim.key.clone(), (claim.request_hash.clone(), new.item.id));
                 new_keys.push((
                     claim.key.clone(),
                     claim.request_hash.clone(),
@@ -1476,7 +1478,11 @@ impl PostgresStore {
         }
         let new_items: Vec<&Item> = fresh.iter().map(|n| &n.item).collect();
         rows::insert_items(w.conn(), &new_items).await?;
-        let audited: Vec<&NewItem> = fresh.iter().copied().filter(|n| n.audit.is_some()).collect();
+        let audited: Vec<&NewItem> = fresh
+            .iter()
+            .copied()
+            .filter(|n| n.audit.is_some())
+            .collect();
         if !audited.is_empty() {
             sqlx::query(
                 "INSERT INTO audits (id, workspace, policy, item_id, probability, status, created_at)

@@ -226,11 +226,13 @@ pub(super) async fn ensure_workspace(
     workspace: &WorkspaceId,
     now: Timestamp,
 ) -> StoreResult<()> {
-    sqlx::query("INSERT INTO workspaces (id, created_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING")
-        .bind(workspace.as_str())
-        .bind(to_millis(now))
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "INSERT INTO workspaces (id, created_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(workspace.as_str())
+    .bind(to_millis(now))
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

@@ -5,8 +5,7 @@ use chrono::{DateTime, Utc};
 use loopgate_core::audit::{AuditActor, AuditEntry, AuditEvent, ChainHead};
 use loopgate_core::clock::{from_millis, to_millis};
 use loopgate_core::{
-    AccessRole, Item, ItemId, Lane, Principal, PrincipalId, Review, Role, Timestamp,
-    WorkspaceId,
+    AccessRole, Item, ItemId, Lane, Principal, PrincipalId, Review, Role, Timestamp, WorkspaceId,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
