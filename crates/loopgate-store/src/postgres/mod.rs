@@ -37,7 +37,7 @@ use loopgate_core::{
 };
 use serde_json::json;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{AssertSqlSafe, PgConnection, Row};
+use sqlx::{AssertSqlSafe, Connection, PgConnection, Row};
 use tokio::sync::broadcast;
 
 use self::feed::Feed;
@@ -111,6 +111,14 @@ impl PostgresStore {
         let connect = PgConnectOptions::from_str(url).map_err(|e| {
             StoreError::Unavailable(format!("invalid PostgreSQL URL {}: {e}", redact(url)))
         })?;
+        // One plain connection first: a pool reports only that it timed out, while this names
+        // the cause (refused, unknown host, authentication failed, no such database).
+        let probe = sqlx::PgConnection::connect_with(&connect)
+            .await
+            .map_err(|e| {
+                StoreError::Unavailable(format!("cannot connect to {}: {e}", redact(url)))
+            })?;
+        let _ = probe.close().await;
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout)
@@ -158,8 +166,8 @@ impl PostgresStore {
     }
 }
 
-/// The URL without its password, for messages.
-fn redact(url: &str) -> String {
+/// The URL with its password (if any) replaced by `***`, for messages and logs.
+pub fn redact(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut u) if u.password().is_some() => {
             let _ = u.set_password(Some("***"));
