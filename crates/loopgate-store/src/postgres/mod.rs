@@ -1561,6 +1561,7 @@ impl PostgresStore {
 
 /// Leases the most urgent item the reviewer may take: lane, then deadline, then id, skipping
 /// items another transaction holds (being claimed or decided right now, on any server).
+/// Items without a lane cannot be claimed (as in SQLite, where `lane IN (...)` excludes them).
 async fn claim_one(
     w: &mut Write,
     ws: &WorkspaceId,
@@ -1586,25 +1587,37 @@ async fn claim_one(
     if roles.is_empty() {
         return Ok(None);
     }
-    let lanes: Vec<i16> = if request.lanes.is_empty() {
+    let mut lanes: Vec<i16> = if request.lanes.is_empty() {
         Lane::ALL.iter().map(|l| i16::from(l.rank())).collect()
     } else {
         request.lanes.iter().map(|l| i16::from(l.rank())).collect()
     };
-    let found: Option<(String, Option<i64>)> = sqlx::query_as(
-        "SELECT i.doc, p.lease_seconds FROM items i
-           LEFT JOIN policies p ON p.workspace = i.workspace AND p.name = i.policy
-         WHERE i.workspace = $1 AND i.claimable AND i.required_role = ANY($2) AND i.lane = ANY($3)
-           AND (i.proposer IS NULL OR i.proposer <> $4)
-         ORDER BY i.lane, i.due_at, i.id LIMIT 1
-         FOR UPDATE OF i SKIP LOCKED",
-    )
-    .bind(ws.as_str())
-    .bind(roles)
-    .bind(lanes)
-    .bind(request.reviewer.actor.id.to_string())
-    .fetch_optional(w.conn())
-    .await?;
+    lanes.sort_unstable();
+    lanes.dedup();
+    // One lane at a time, most urgent first: with the lane fixed, the claim index
+    // (workspace, lane, due_at, id) yields candidates already in order, so the first unlocked
+    // one is found without sorting the queue, whatever the planner's statistics say.
+    let mut found: Option<(String, Option<i64>)> = None;
+    for lane in lanes {
+        found = sqlx::query_as(
+            "SELECT i.doc,
+                    (SELECT p.lease_seconds FROM policies p WHERE p.workspace = i.workspace AND p.name = i.policy)
+             FROM items i
+             WHERE i.workspace = $1 AND i.claimable AND i.lane = $2 AND i.required_role = ANY($3)
+               AND (i.proposer IS NULL OR i.proposer <> $4)
+             ORDER BY i.due_at, i.id LIMIT 1
+             FOR UPDATE OF i SKIP LOCKED",
+        )
+        .bind(ws.as_str())
+        .bind(lane)
+        .bind(&roles)
+        .bind(request.reviewer.actor.id.to_string())
+        .fetch_optional(w.conn())
+        .await?;
+        if found.is_some() {
+            break;
+        }
+    }
     let Some((doc, lease_seconds)) = found else {
         return Ok(None);
     };

@@ -83,10 +83,8 @@ impl Write {
         for ws in workspaces {
             let head = lock_head(&mut self.tx, &ws).await?;
             let events = self.audit.remove(&ws).unwrap_or_default();
-            append(&mut self.tx, &ws, head, events).await?;
-            for (outcome, at) in self.outcomes.remove(&ws).unwrap_or_default() {
-                insert_outcome(&mut self.tx, &ws, &outcome, at).await?;
-            }
+            let outcomes = self.outcomes.remove(&ws).unwrap_or_default();
+            append(&mut self.tx, &ws, head, events, outcomes).await?;
         }
         self.tx.commit().await?;
         feed.publish_local(self.changed);
@@ -94,29 +92,44 @@ impl Write {
     }
 }
 
-/// Locks the workspace's chain head until the transaction ends, creating it (empty) if the
-/// workspace has none yet, and returns it. A concurrent first append waits on the insert.
+/// Locks the workspace's chain head until the transaction ends and returns it, creating it
+/// (empty) first if the workspace has none yet; a concurrent first append waits on the insert.
 async fn lock_head(conn: &mut PgConnection, ws: &WorkspaceId) -> StoreResult<ChainHead> {
-    let (seq, hash): (i64, String) = sqlx::query_as(
-        "INSERT INTO audit_heads (workspace, seq, hash) VALUES ($1, 0, $2)
-         ON CONFLICT (workspace) DO UPDATE SET seq = audit_heads.seq
-         RETURNING seq, hash",
-    )
-    .bind(ws.as_str())
-    .bind(GENESIS)
-    .fetch_one(conn)
-    .await?;
+    const LOCK: &str = "SELECT seq, hash FROM audit_heads WHERE workspace = $1 FOR UPDATE";
+    let head: Option<(i64, String)> = sqlx::query_as(LOCK)
+        .bind(ws.as_str())
+        .fetch_optional(&mut *conn)
+        .await?;
+    let (seq, hash) = match head {
+        Some(head) => head,
+        None => {
+            sqlx::query(
+                "INSERT INTO audit_heads (workspace, seq, hash) VALUES ($1, 0, $2)
+                 ON CONFLICT (workspace) DO NOTHING",
+            )
+            .bind(ws.as_str())
+            .bind(GENESIS)
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query_as(LOCK)
+                .bind(ws.as_str())
+                .fetch_one(&mut *conn)
+                .await?
+        }
+    };
     Ok(ChainHead { seq, hash })
 }
 
-/// Chains `events` after `head` and writes them with the new head, in one statement.
+/// Chains `events` after `head`, and writes them, the new head and the outcomes in one
+/// statement: one round trip while the head is locked.
 async fn append(
     conn: &mut PgConnection,
     ws: &WorkspaceId,
     mut head: ChainHead,
     events: Vec<(Timestamp, AuditEvent)>,
+    outcomes: Vec<(NewOutcome, Timestamp)>,
 ) -> StoreResult<()> {
-    if events.is_empty() {
+    if events.is_empty() && outcomes.is_empty() {
         return Ok(());
     }
     let n = events.len();
@@ -148,14 +161,44 @@ async fn append(
         prev_hash.push(entry.prev_hash);
         hash.push(entry.hash);
     }
+    let mut o_policy = Vec::with_capacity(outcomes.len());
+    let mut o_item = Vec::with_capacity(outcomes.len());
+    let mut o_source = Vec::with_capacity(outcomes.len());
+    let mut o_score = Vec::with_capacity(outcomes.len());
+    let mut o_correct = Vec::with_capacity(outcomes.len());
+    let mut o_inclusion = Vec::with_capacity(outcomes.len());
+    let mut o_text = Vec::with_capacity(outcomes.len());
+    let mut o_proposed = Vec::with_capacity(outcomes.len());
+    let mut o_label = Vec::with_capacity(outcomes.len());
+    let mut o_at = Vec::with_capacity(outcomes.len());
+    for (o, when) in outcomes {
+        o_policy.push(o.policy.as_str().to_owned());
+        o_item.push(o.item_id.to_string());
+        o_source.push(o.source.as_str().to_owned());
+        o_score.push(o.score);
+        o_correct.push(o.correct);
+        o_inclusion.push(o.inclusion);
+        o_text.push(o.text);
+        o_proposed.push(o.proposed);
+        o_label.push(o.label);
+        o_at.push(to_millis(when));
+    }
+    // Outcome ids are drawn here, under the head lock: within a workspace they increase in
+    // commit order. A second judgement of the same kind for the same item is ignored.
     sqlx::query(
         "WITH appended AS (
              INSERT INTO audit_log (workspace, seq, at, item_id, actor_id, actor_name, actor_role, action,
                                     from_state, to_state, detail, prev_hash, hash)
              SELECT $1, * FROM UNNEST($2::int8[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::text[],
                                       $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])
+         ), judged AS (
+             INSERT INTO outcomes (workspace, policy, item_id, source, score, correct, inclusion, text,
+                                   proposed, label, recorded_at)
+             SELECT $1, * FROM UNNEST($16::text[], $17::text[], $18::text[], $19::float8[], $20::bool[],
+                                      $21::float8[], $22::text[], $23::text[], $24::text[], $25::int8[])
+             ON CONFLICT (workspace, policy, item_id, source) DO NOTHING
          )
-         UPDATE audit_heads SET seq = $14, hash = $15 WHERE workspace = $1",
+         UPDATE audit_heads SET seq = $14, hash = $15 WHERE workspace = $1 AND seq <> $14",
     )
     .bind(ws.as_str())
     .bind(seq)
@@ -172,35 +215,16 @@ async fn append(
     .bind(hash)
     .bind(head.seq)
     .bind(head.hash)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// Records an outcome; a second judgement of the same kind for the same item is ignored. Runs
-/// under the workspace's chain lock, so outcome ids increase in commit order.
-async fn insert_outcome(
-    conn: &mut PgConnection,
-    ws: &WorkspaceId,
-    o: &NewOutcome,
-    now: Timestamp,
-) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO outcomes (workspace, policy, item_id, source, score, correct, inclusion, text, proposed, label, recorded_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-         ON CONFLICT (workspace, policy, item_id, source) DO NOTHING",
-    )
-    .bind(ws.as_str())
-    .bind(o.policy.as_str())
-    .bind(o.item_id.to_string())
-    .bind(o.source.as_str())
-    .bind(o.score)
-    .bind(o.correct)
-    .bind(o.inclusion)
-    .bind(&o.text)
-    .bind(&o.proposed)
-    .bind(&o.label)
-    .bind(to_millis(now))
+    .bind(o_policy)
+    .bind(o_item)
+    .bind(o_source)
+    .bind(o_score)
+    .bind(o_correct)
+    .bind(o_inclusion)
+    .bind(o_text)
+    .bind(o_proposed)
+    .bind(o_label)
+    .bind(o_at)
     .execute(conn)
     .await?;
     Ok(())
