@@ -108,9 +108,12 @@ impl PostgresStore {
 
     /// As [`PostgresStore::connect`], with other pool settings.
     pub async fn connect_with(url: &str, options: Options) -> StoreResult<Self> {
-        let connect = PgConnectOptions::from_str(url).map_err(|e| {
-            StoreError::Unavailable(format!("invalid PostgreSQL URL {}: {e}", redact(url)))
-        })?;
+        let connect = PgConnectOptions::from_str(url)
+            .map_err(|e| {
+                StoreError::Unavailable(format!("invalid PostgreSQL URL {}: {e}", redact(url)))
+            })?
+            // An acknowledged write must survive a crash, whatever the server's default.
+            .options([("synchronous_commit", "on")]);
         // One plain connection first: a pool reports only that it timed out, while this names
         // the cause (refused, unknown host, authentication failed, no such database).
         let probe = sqlx::PgConnection::connect_with(&connect)
