@@ -63,6 +63,7 @@ on_both_backends!(
     kill_switches_trip_once_and_reset_once,
     audits_are_claimed_once_and_recorded_under_their_lease,
     changes_are_announced_after_commit,
+    look_ups_by_text_with_nul_find_nothing,
 );
 
 fn t0() -> Timestamp {
@@ -789,4 +790,25 @@ async fn changes_are_announced_after_commit(t: &TestStore) {
             .unwrap();
         assert_eq!((heard.id, heard.status), (claimed.id, Status::InReview));
     }
+}
+
+async fn look_ups_by_text_with_nul_find_nothing(t: &TestStore) {
+    let store = t.store.as_ref();
+    let p = policy(json!({}));
+    setup(store, &p).await;
+    let stored = submit(store, vec![item(&p, 0.5, "acme", t0())]).await;
+    let filter = ItemFilter {
+        customer_id: Some("acme\0".into()),
+        limit: 10,
+        ..ItemFilter::default()
+    };
+    assert_eq!(store.list_items(&ws(), &filter).await.unwrap(), vec![]);
+    assert_eq!(
+        store
+            .customer_history(&ws(), "acme\0", stored[0].id, 10)
+            .await
+            .unwrap(),
+        vec![]
+    );
+    assert_eq!(store.account(&ws(), "ana\0").await.unwrap(), None);
 }

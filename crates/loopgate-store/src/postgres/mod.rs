@@ -180,6 +180,12 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// Whether `text` holds a NUL character, which PostgreSQL text cannot store (SQLite can): a
+/// look-up by such a value matches nothing, as on SQLite, instead of failing.
+fn has_nul(text: &str) -> bool {
+    text.contains('\0')
+}
+
 /// Serialises writers of one named thing across servers until the transaction ends. Used where
 /// a write first reads what it replaces (a policy's version, learned state, a code's
 /// description) and the row may not exist yet, so there is no row to lock.
@@ -599,6 +605,10 @@ impl Store for PostgresStore {
         workspace: &WorkspaceId,
         filter: &ItemFilter,
     ) -> StoreResult<Vec<Item>> {
+        // PostgreSQL text cannot hold NUL, so nothing stored matches a filter containing it.
+        if filter.customer_id.as_deref().is_some_and(has_nul) {
+            return Ok(Vec::new());
+        }
         let statuses: Vec<String> = filter
             .statuses
             .iter()
@@ -691,6 +701,9 @@ impl Store for PostgresStore {
         except: ItemId,
         limit: u32,
     ) -> StoreResult<Vec<HistoryEntry>> {
+        if has_nul(customer_id) {
+            return Ok(Vec::new());
+        }
         let found: Vec<(String, String, String, i64)> = sqlx::query_as(
             "SELECT id, policy, status, created_at FROM items
              WHERE workspace = $1 AND customer_id = $2 AND id <> $3 ORDER BY id DESC LIMIT $4",
@@ -839,6 +852,9 @@ impl Store for PostgresStore {
         workspace: &WorkspaceId,
         name: &str,
     ) -> StoreResult<Option<(Principal, String)>> {
+        if has_nul(name) {
+            return Ok(None);
+        }
         let row = sqlx::query(AssertSqlSafe(format!(
             "SELECT {PRINCIPAL_COLUMNS}, w.hash FROM principals p JOIN passwords w ON w.principal_id = p.id
              WHERE p.workspace = $1 AND p.name = $2"
