@@ -7,11 +7,13 @@
 //! transaction at a time, whichever server runs them, and the chain stays one valid chain.
 //! To keep that critical section short, a transaction takes its head locks *last*, after all its
 //! other work (item row locks included), and in workspace order; since nothing is locked after a
-//! head, no two transactions can wait on each other in a cycle.
+//! head, no two transactions can wait on each other in a cycle. The lock, the linking and the
+//! writes happen in one call of a database function (`loopgate_append`), so while a head is
+//! locked only that call's answer and the commit travel between server and database.
 
 use std::collections::BTreeMap;
 
-use loopgate_core::audit::{AuditEntry, AuditEvent, ChainHead, GENESIS};
+use loopgate_core::audit::{AuditEntry, AuditEvent, ChainHead, json_text};
 use loopgate_core::clock::to_millis;
 use loopgate_core::{Item, Timestamp, WorkspaceId};
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
@@ -81,10 +83,9 @@ impl Write {
         workspaces.sort();
         workspaces.dedup();
         for ws in workspaces {
-            let head = lock_head(&mut self.tx, &ws).await?;
             let events = self.audit.remove(&ws).unwrap_or_default();
             let outcomes = self.outcomes.remove(&ws).unwrap_or_default();
-            append(&mut self.tx, &ws, head, events, outcomes).await?;
+            append(&mut self.tx, &ws, events, outcomes).await?;
         }
         self.tx.commit().await?;
         feed.publish_local(self.changed);
@@ -92,40 +93,13 @@ impl Write {
     }
 }
 
-/// Locks the workspace's chain head until the transaction ends and returns it, creating it
-/// (empty) first if the workspace has none yet; a concurrent first append waits on the insert.
-async fn lock_head(conn: &mut PgConnection, ws: &WorkspaceId) -> StoreResult<ChainHead> {
-    const LOCK: &str = "SELECT seq, hash FROM audit_heads WHERE workspace = $1 FOR UPDATE";
-    let head: Option<(i64, String)> = sqlx::query_as(LOCK)
-        .bind(ws.as_str())
-        .fetch_optional(&mut *conn)
-        .await?;
-    let (seq, hash) = match head {
-        Some(head) => head,
-        None => {
-            sqlx::query(
-                "INSERT INTO audit_heads (workspace, seq, hash) VALUES ($1, 0, $2)
-                 ON CONFLICT (workspace) DO NOTHING",
-            )
-            .bind(ws.as_str())
-            .bind(GENESIS)
-            .execute(&mut *conn)
-            .await?;
-            sqlx::query_as(LOCK)
-                .bind(ws.as_str())
-                .fetch_one(&mut *conn)
-                .await?
-        }
-    };
-    Ok(ChainHead { seq, hash })
-}
-
-/// Chains `events` after `head`, and writes them, the new head and the outcomes in one
-/// statement: one round trip while the head is locked.
+/// Appends `events` to the workspace's chain and records `outcomes`, in one call of
+/// `loopgate_append` (migration 0002): the database locks the chain head, links the entries
+/// from the hash tails computed here, and writes them, the new head and the outcomes. The head
+/// stays locked until the transaction ends, so this runs last.
 async fn append(
     conn: &mut PgConnection,
     ws: &WorkspaceId,
-    mut head: ChainHead,
     events: Vec<(Timestamp, AuditEvent)>,
     outcomes: Vec<(NewOutcome, Timestamp)>,
 ) -> StoreResult<()> {
@@ -133,7 +107,7 @@ async fn append(
         return Ok(());
     }
     let n = events.len();
-    let mut seq = Vec::with_capacity(n);
+    let mut tail = Vec::with_capacity(n);
     let mut at = Vec::with_capacity(n);
     let mut item_id = Vec::with_capacity(n);
     let mut actor_id = Vec::with_capacity(n);
@@ -143,12 +117,11 @@ async fn append(
     let mut from_state = Vec::with_capacity(n);
     let mut to_state = Vec::with_capacity(n);
     let mut detail = Vec::with_capacity(n);
-    let mut prev_hash = Vec::with_capacity(n);
-    let mut hash = Vec::with_capacity(n);
     for (when, event) in events {
-        let entry = AuditEntry::chain(&head, ws, when, event);
-        head = entry.head();
-        seq.push(entry.seq);
+        // Placed after an arbitrary head: only the fields that do not depend on the place in
+        // the chain are used; the database links the entry to the real head.
+        let entry = AuditEntry::chain(&ChainHead::genesis(), ws, when, event);
+        tail.push(entry.hash_tail());
         at.push(to_millis(entry.at));
         item_id.push(entry.item_id.map(|i| i.to_string()));
         actor_id.push(entry.actor.id.map(|i| i.to_string()));
@@ -158,8 +131,6 @@ async fn append(
         from_state.push(entry.from);
         to_state.push(entry.to);
         detail.push(serde_json::to_string(&entry.detail)?);
-        prev_hash.push(entry.prev_hash);
-        hash.push(entry.hash);
     }
     let mut o_policy = Vec::with_capacity(outcomes.len());
     let mut o_item = Vec::with_capacity(outcomes.len());
@@ -183,25 +154,15 @@ async fn append(
         o_label.push(o.label);
         o_at.push(to_millis(when));
     }
-    // Outcome ids are drawn here, under the head lock: within a workspace they increase in
-    // commit order. A second judgement of the same kind for the same item is ignored.
     sqlx::query(
-        "WITH appended AS (
-             INSERT INTO audit_log (workspace, seq, at, item_id, actor_id, actor_name, actor_role, action,
-                                    from_state, to_state, detail, prev_hash, hash)
-             SELECT $1, * FROM UNNEST($2::int8[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::text[],
-                                      $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])
-         ), judged AS (
-             INSERT INTO outcomes (workspace, policy, item_id, source, score, correct, inclusion, text,
-                                   proposed, label, recorded_at)
-             SELECT $1, * FROM UNNEST($16::text[], $17::text[], $18::text[], $19::float8[], $20::bool[],
-                                      $21::float8[], $22::text[], $23::text[], $24::text[], $25::int8[])
-             ON CONFLICT (workspace, policy, item_id, source) DO NOTHING
-         )
-         UPDATE audit_heads SET seq = $14, hash = $15 WHERE workspace = $1 AND seq <> $14",
+        "SELECT loopgate_append($1, $2, $3::text[], $4::int8[], $5::text[], $6::text[], $7::text[],
+                                $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],
+                                $13::text[], $14::text[], $15::text[], $16::float8[], $17::bool[],
+                                $18::float8[], $19::text[], $20::text[], $21::text[], $22::int8[])",
     )
     .bind(ws.as_str())
-    .bind(seq)
+    .bind(json_text(ws.as_str()))
+    .bind(tail)
     .bind(at)
     .bind(item_id)
     .bind(actor_id)
@@ -211,10 +172,6 @@ async fn append(
     .bind(from_state)
     .bind(to_state)
     .bind(detail)
-    .bind(prev_hash)
-    .bind(hash)
-    .bind(head.seq)
-    .bind(head.hash)
     .bind(o_policy)
     .bind(o_item)
     .bind(o_source)
