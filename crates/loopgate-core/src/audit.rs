@@ -189,12 +189,23 @@ impl AuditEntry {
         }
     }
 
-    /// The hash this entry should carry, from its fields.
+    /// The hash this entry should carry, from its fields: SHA-256, in hex, of the compact JSON
+    /// array `[prev_hash, workspace, seq, at (ms), item_id, actor_id, actor_name, actor_role,
+    /// action, from, to, detail]`.
     pub fn compute_hash(&self) -> String {
-        let fields = (
+        link_hash(
             &self.prev_hash,
-            self.workspace.as_str(),
+            &json_text(self.workspace.as_str()),
             self.seq,
+            &self.hash_tail(),
+        )
+    }
+
+    /// The JSON text of the hashed fields after `seq`, without brackets: everything of the hash
+    /// input that does not depend on the entry's place in the chain. A store that links entries
+    /// inside the database (where the head is locked) sends this and splices in the rest.
+    pub fn hash_tail(&self) -> String {
+        let fields = (
             to_millis(self.at),
             self.item_id.map(|i| i.to_string()),
             self.actor.id.map(|i| i.to_string()),
@@ -205,9 +216,22 @@ impl AuditEntry {
             &self.to,
             &self.detail,
         );
-        let bytes = serde_json::to_vec(&fields).expect("audit fields always serialise");
-        hex::encode(Sha256::digest(&bytes))
+        let text = serde_json::to_string(&fields).expect("audit fields always serialise");
+        // A compact JSON array: drop its brackets.
+        text[1..text.len() - 1].to_owned()
     }
+}
+
+/// The hash of the entry at `seq` after one hashed `prev_hash`, given its workspace as JSON text
+/// and its [`AuditEntry::hash_tail`]: SHA-256 over `[prev_hash,workspace,seq,tail]`, in hex.
+pub fn link_hash(prev_hash: &str, workspace_json: &str, seq: i64, tail: &str) -> String {
+    let input = format!("[{},{workspace_json},{seq},{tail}]", json_text(prev_hash));
+    hex::encode(Sha256::digest(input.as_bytes()))
+}
+
+/// `text` as a JSON string.
+pub fn json_text(text: &str) -> String {
+    serde_json::to_string(text).expect("a string always serialises")
 }
 
 /// Why a chain failed verification, naming the first bad entry.
@@ -410,6 +434,28 @@ mod tests {
             let back: AuditEntry =
                 serde_json::from_str(&serde_json::to_string(&e).unwrap()).unwrap();
             assert_eq!(back.compute_hash(), e.hash);
+        }
+    }
+
+    #[test]
+    fn the_hash_input_is_the_compact_json_array_of_every_field() {
+        for e in chain(3) {
+            let fields = (
+                &e.prev_hash,
+                e.workspace.as_str(),
+                e.seq,
+                to_millis(e.at),
+                e.item_id.map(|i| i.to_string()),
+                e.actor.id.map(|i| i.to_string()),
+                &e.actor.name,
+                &e.actor.role,
+                &e.action,
+                &e.from,
+                &e.to,
+                &e.detail,
+            );
+            let bytes = serde_json::to_vec(&fields).unwrap();
+            assert_eq!(e.hash, hex::encode(Sha256::digest(&bytes)));
         }
     }
 }

@@ -151,6 +151,11 @@ impl Submission {
         if self.customer.id.trim().is_empty() {
             problems.push("customer.id must not be empty".to_owned());
         }
+        // An account id is an identifier: control characters are a client's mistake, and NUL
+        // could not even be stored in a PostgreSQL text column.
+        if self.customer.id.chars().any(char::is_control) {
+            problems.push("customer.id must not contain control characters".to_owned());
+        }
         if self.input.text.chars().count() > MAX_TEXT_CHARS {
             problems.push(format!(
                 "input.text must be at most {MAX_TEXT_CHARS} characters"

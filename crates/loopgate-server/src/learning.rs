@@ -254,7 +254,6 @@ pub async fn refit(
     policy: &Policy,
     now: Timestamp,
 ) -> Result<PolicyState, StoreError> {
-    let before = PolicyState::from_json(store.policy_state(ws, &policy.name).await?);
     let rows = all_outcomes(store, ws, &policy.name).await?;
     let representative: Vec<&OutcomeRow> = rows.iter().filter(|r| r.representative).collect();
     let embedded = representative.iter().filter(|r| r.embedded).count();
@@ -329,35 +328,40 @@ pub async fn refit(
                 + reject.as_ref().map_or(0.0, |c| c.automation_rate),
         });
     }
-    let was = before.thresholds(policy);
-    let is = state.thresholds(policy);
-    let changed = was.approve_at != is.approve_at || was.reject_below != is.reject_below;
-    let event = changed.then(|| AuditEvent {
-        item_id: None,
-        actor: AuditActor::system("refit"),
-        action: AuditAction::ThresholdsChanged,
-        from: None,
-        to: None,
-        detail: json!({
-            "policy": policy.name,
-            "before": {"approve_at": was.approve_at, "reject_below": was.reject_below},
-            "after": {"approve_at": is.approve_at, "reject_below": is.reject_below},
-            "basis": is.basis,
-            "outcomes": state.outcomes,
-        }),
-    });
     let fitted = state.clone();
+    let audited = policy.clone();
     store
         .update_policy_state(
             ws,
             &policy.name,
             Box::new(move |stored| {
+                let stored = PolicyState::from_json(stored);
                 // The escape monitors move with every audit; keep the stored ones, not those
                 // read before the refit began.
                 let mut state = fitted;
-                let stored = PolicyState::from_json(stored);
-                state.monitor = stored.monitor;
-                state.intent_monitors = stored.intent_monitors;
+                state.monitor = stored.monitor.clone();
+                state.intent_monitors = stored.intent_monitors.clone();
+                // A change is judged against the state as stored now, not as read before the
+                // refit: when several servers refit at once, only the first to store a change
+                // audits it.
+                let was = stored.thresholds(&audited);
+                let is = state.thresholds(&audited);
+                let changed =
+                    was.approve_at != is.approve_at || was.reject_below != is.reject_below;
+                let event = changed.then(|| AuditEvent {
+                    item_id: None,
+                    actor: AuditActor::system("refit"),
+                    action: AuditAction::ThresholdsChanged,
+                    from: None,
+                    to: None,
+                    detail: json!({
+                        "policy": audited.name,
+                        "before": {"approve_at": was.approve_at, "reject_below": was.reject_below},
+                        "after": {"approve_at": is.approve_at, "reject_below": is.reject_below},
+                        "basis": is.basis,
+                        "outcomes": state.outcomes,
+                    }),
+                });
                 let value = serde_json::to_value(&state)
                     .map_err(|e| StoreError::Internal(e.to_string()))?;
                 Ok((value, event))

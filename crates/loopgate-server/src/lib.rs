@@ -228,7 +228,9 @@ pub async fn serve(
 }
 
 /// Registers `secret` as the admin key of the default workspace, if the store has no key at all.
-/// Returns whether it did. Lets a script start from an empty store.
+/// Returns whether it did. Lets a script start from an empty store, also when several servers
+/// sharing one database start at once with the same key: one registers it, and the others find
+/// it registered.
 pub async fn bootstrap_admin(
     store: &dyn Store,
     secret: &str,
@@ -238,7 +240,8 @@ pub async fn bootstrap_admin(
         return Ok(false);
     }
     let minted = keys::from_secret(secret.to_owned());
-    store
+    let hash = minted.hash;
+    let created = store
         .create_key(
             NewKey {
                 workspace: WorkspaceId::default_workspace(),
@@ -251,6 +254,10 @@ pub async fn bootstrap_admin(
             AuditActor::system("bootstrap"),
             now,
         )
-        .await?;
-    Ok(true)
+        .await;
+    match created {
+        Ok(_) => Ok(true),
+        Err(StoreError::Conflict(_)) if store.principal_by_key(hash).await?.is_some() => Ok(false),
+        Err(e) => Err(e),
+    }
 }

@@ -710,6 +710,11 @@ async fn submissions_that_parse_but_break_the_rules_are_422() {
             "customer.id",
         ),
         (
+            submission(0.5, json!({"customer": {"id": "acme\u{0}"}})),
+            "invalid_request",
+            "customer.id",
+        ),
+        (
             submission(0.5, json!({"signals": ["Legal!"]})),
             "invalid_request",
             "signals[0]",
@@ -798,6 +803,14 @@ async fn inconsistent_policies_keys_and_codes_are_refused() {
             "/v1/decision-codes",
             &f.app.admin,
             json!({"code": "NEW_CODE", "description": "  "}),
+        )
+        .await
+        .expect_error(422, "invalid_request");
+    f.app
+        .post(
+            "/v1/decision-codes",
+            &f.app.admin,
+            json!({"code": "NEW_CODE", "description": "nul\u{0}byte"}),
         )
         .await
         .expect_error(422, "invalid_request");

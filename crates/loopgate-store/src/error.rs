@@ -53,3 +53,45 @@ impl From<serde_json::Error> for StoreError {
         StoreError::Internal(format!("stored JSON does not parse: {e}"))
     }
 }
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        if is_unavailable(&e) {
+            StoreError::Unavailable(e.to_string())
+        } else {
+            StoreError::Internal(e.to_string())
+        }
+    }
+}
+
+/// Whether a PostgreSQL failure means "cannot reach the database right now": a lost or refused
+/// connection, a pool with no connection to give within its timeout, a server shutting down or
+/// starting up, too many connections, or a transaction aborted by a deadlock or serialization
+/// failure. Retrying later may succeed, so these answer 503, never 500.
+fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::BeginFailed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // 08: connection exception; 53: insufficient resources; 57P0x: shutdown, crash
+            // recovery or start-up; 40001/40P01: serialization failure, deadlock; 55P03: lock
+            // not available.
+            code.starts_with("08")
+                || code.starts_with("53")
+                || code.starts_with("57P0")
+                || code == "40001"
+                || code == "40P01"
+                || code == "55P03"
+        }),
+        _ => false,
+    }
+}
+
+/// Whether a PostgreSQL failure is a unique-constraint violation.
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("23505"))
+}

@@ -1,13 +1,17 @@
 //! Loopgate's storage. [`Store`] is everything the server needs from a database; the SQLite
-//! implementation is the embedded default, and the same test suite holds every implementation
-//! to the same behaviour.
+//! implementation is the embedded default, the PostgreSQL one lets several servers share one
+//! database, and the same test suite holds every implementation to the same behaviour.
 //!
 //! Stores persist what `loopgate-core` computes: a store never decides a verdict or a transition
 //! itself, it loads an item, lets the core change it, and writes the item, its review and its
 //! audit entries in one transaction.
 
+mod columns;
 mod error;
+pub mod postgres;
 pub mod sqlite;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::fmt::Debug;
 
@@ -23,6 +27,7 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 pub use error::StoreError;
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 /// Result of a store operation.
@@ -703,4 +708,17 @@ pub trait Store: Send + Sync + Debug {
     /// Changes to items, as they are committed. A lagging subscriber misses events and must
     /// re-read what it waits for.
     fn subscribe(&self) -> broadcast::Receiver<ItemChanged>;
+}
+
+/// The audit detail of a kill switch change: the policy, the intent when the switch is scoped to
+/// one, and the reason.
+pub(crate) fn kill_switch_detail(
+    policy: &PolicyName,
+    intent: Option<&str>,
+    reason: &str,
+) -> serde_json::Value {
+    match intent {
+        Some(intent) => serde_json::json!({"policy": policy, "intent": intent, "reason": reason}),
+        None => serde_json::json!({"policy": policy, "reason": reason}),
+    }
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 /// Everything a Loopgate process can be configured with.
@@ -14,8 +14,13 @@ use serde::{Deserialize, Serialize};
 pub struct Config {
     /// Address to serve HTTP on (`LOOPGATE_LISTEN`).
     pub listen: SocketAddr,
-    /// Directory of the embedded database (`LOOPGATE_DATA`).
+    /// Directory of the embedded database (`LOOPGATE_DATA`); also where the first start leaves
+    /// its admin key.
     pub data: PathBuf,
+    /// A PostgreSQL URL (`LOOPGATE_DATABASE_URL`): when set, the store is that database instead
+    /// of the embedded one, and any number of servers may share it. Hidden from `Debug`: it may
+    /// hold a password.
+    pub database_url: Option<SecretString>,
     /// Lease length, in seconds, for policies that set none (`LOOPGATE_LEASE_SECONDS`).
     pub lease_seconds: u32,
     /// Seconds between sweeps that return lapsed leases to their queues.
@@ -54,6 +59,9 @@ pub struct Overrides {
     /// `--data`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data: Option<PathBuf>,
+    /// `--database`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
 }
 
 impl Config {
@@ -77,6 +85,13 @@ impl Config {
             .extract()
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         anyhow::ensure!(config.lease_seconds > 0, "lease_seconds must be at least 1");
+        if let Some(url) = &config.database_url {
+            anyhow::ensure!(
+                loopgate_store::postgres::is_postgres_url(url.expose_secret()),
+                "database_url (LOOPGATE_DATABASE_URL, --database) must be a postgres:// URL; \
+                 leave it unset for the embedded SQLite database in the data directory"
+            );
+        }
         anyhow::ensure!(
             config.lease_sweep_seconds > 0,
             "lease_sweep_seconds must be at least 1"
@@ -115,11 +130,55 @@ mod tests {
 
             let flags = Overrides {
                 listen: Some("127.0.0.1:9200".parse().unwrap()),
-                data: None,
+                ..Overrides::default()
             };
             let config = Config::load(file, flags).unwrap();
             assert_eq!(config.listen.port(), 9200);
             assert_eq!(config.data, PathBuf::from("/tmp/from-env"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_database_url_layers_like_every_setting_and_is_never_printed() {
+        figment::Jail::expect_with(|jail| {
+            assert!(
+                Config::load(None, Overrides::default())
+                    .unwrap()
+                    .database_url
+                    .is_none(),
+                "the embedded database is the default"
+            );
+            jail.create_file(
+                "loopgate.toml",
+                "database_url = \"postgres://file@db/loopgate\"\n",
+            )?;
+            let file = Some(Path::new("loopgate.toml"));
+            let url = |c: Config| c.database_url.unwrap().expose_secret().to_owned();
+            assert_eq!(
+                url(Config::load(file, Overrides::default()).unwrap()),
+                "postgres://file@db/loopgate"
+            );
+            jail.set_env(
+                "LOOPGATE_DATABASE_URL",
+                "postgres://env:hunter2@db/loopgate",
+            );
+            let config = Config::load(file, Overrides::default()).unwrap();
+            assert!(!format!("{config:?}").contains("hunter2"));
+            assert_eq!(url(config), "postgres://env:hunter2@db/loopgate");
+            let flags = Overrides {
+                database_url: Some("postgresql://flag@db/loopgate".into()),
+                ..Overrides::default()
+            };
+            assert_eq!(
+                url(Config::load(file, flags).unwrap()),
+                "postgresql://flag@db/loopgate"
+            );
+            jail.set_env("LOOPGATE_DATABASE_URL", "mysql://db/loopgate");
+            let err = Config::load(file, Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("postgres://"), "{err}");
             Ok(())
         });
     }

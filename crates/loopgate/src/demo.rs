@@ -13,7 +13,7 @@ use loopgate_core::audit::AuditActor;
 use loopgate_core::{AccessRole, Clock, Role, SystemClock, WorkspaceId};
 use loopgate_server::web::session::hash_password;
 use loopgate_server::{AppState, Settings, keys};
-use loopgate_store::{NewAccount, NewKey, SqliteStore, Store};
+use loopgate_store::{NewAccount, NewKey, PostgresStore, SqliteStore, Store};
 
 use crate::demo_content::{TicketStream, policies};
 
@@ -26,6 +26,10 @@ pub struct DemoArgs {
     /// Data directory of the demo (kept apart from a real one).
     #[arg(long, default_value = "./loopgate-demo")]
     pub data: PathBuf,
+    /// Run the demo on this PostgreSQL database instead (e.g. a scratch database; the demo adds
+    /// accounts, keys and policies to it).
+    #[arg(long, value_name = "URL")]
+    pub database: Option<String>,
     /// Seconds between two demo tickets.
     #[arg(long, default_value_t = 3.0)]
     pub every: f64,
@@ -54,10 +58,16 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         args.password.chars().count() >= 10,
         "--password must be at least 10 characters"
     );
-    let store =
-        Arc::new(SqliteStore::open(&args.data).with_context(|| {
+    let store: Arc<dyn Store> = match &args.database {
+        Some(url) => Arc::new(
+            PostgresStore::connect(url)
+                .await
+                .context("cannot open the demo database")?,
+        ),
+        None => Arc::new(SqliteStore::open(&args.data).with_context(|| {
             format!("cannot open the demo database in {}", args.data.display())
-        })?);
+        })?),
+    };
     let clock = Arc::new(SystemClock);
     let workspace = WorkspaceId::default_workspace();
     let hash = hash_password(&args.password).map_err(anyhow::Error::msg)?;

@@ -19,7 +19,7 @@ use loopgate_core::{AccessRole, Clock, Role, SystemClock, WorkspaceId};
 use loopgate_server::routes::keys::check_new_key;
 use loopgate_server::web::session::{check_password, hash_password, random_token};
 use loopgate_server::{AppState, Settings, keys};
-use loopgate_store::{NewAccount, NewKey, SqliteStore, Store};
+use loopgate_store::{NewAccount, NewKey, PostgresStore, SqliteStore, Store};
 use secrecy::ExposeSecret;
 
 use crate::config::{Config, Overrides};
@@ -38,20 +38,19 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Runs the gateway: HTTP API on --listen, embedded SQLite in --data.
+    /// Runs the gateway: HTTP API on --listen, embedded SQLite in --data, or PostgreSQL at
+    /// --database (then any number of servers may share that database).
     Serve {
         /// Address to listen on [default: 127.0.0.1:8080, env LOOPGATE_LISTEN].
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
-        /// Data directory [default: ./loopgate-data, env LOOPGATE_DATA].
-        #[arg(long)]
-        data: Option<PathBuf>,
+        #[command(flatten)]
+        db: DbArgs,
     },
     /// Applies database migrations and exits.
     Migrate {
-        /// Data directory [default: ./loopgate-data, env LOOPGATE_DATA].
-        #[arg(long)]
-        data: Option<PathBuf>,
+        #[command(flatten)]
+        db: DbArgs,
     },
     /// Manages API keys.
     Keys {
@@ -83,9 +82,8 @@ enum Command {
         /// Write here instead of standard output.
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Data directory [default: ./loopgate-data, env LOOPGATE_DATA].
-        #[arg(long)]
-        data: Option<PathBuf>,
+        #[command(flatten)]
+        db: DbArgs,
     },
     /// Runs a demo: example policies, demo accounts, and a stream of realistic tickets.
     Demo(demo::DemoArgs),
@@ -98,6 +96,28 @@ enum Command {
     /// Drives running servers over HTTP and reports throughput and latency percentiles:
     /// single and batch submits, claim → decide round trips, long-polls, claims at queue depth.
     Bench(Box<bench::BenchArgs>),
+}
+
+/// Where Loopgate's database is: the embedded SQLite file in a data directory, or PostgreSQL.
+#[derive(Debug, clap::Args)]
+struct DbArgs {
+    /// Data directory [default: ./loopgate-data, env LOOPGATE_DATA].
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// A PostgreSQL database to use instead of the embedded one, e.g.
+    /// postgres://loopgate@db.internal:5432/loopgate [env LOOPGATE_DATABASE_URL].
+    #[arg(long, value_name = "URL")]
+    database: Option<String>,
+}
+
+impl DbArgs {
+    fn overrides(self) -> Overrides {
+        Overrides {
+            listen: None,
+            data: self.data,
+            database_url: self.database,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,18 +136,16 @@ enum KeysCommand {
         /// The workspace (created if new).
         #[arg(long, default_value = "default")]
         workspace: WorkspaceId,
-        /// Data directory [default: ./loopgate-data, env LOOPGATE_DATA].
-        #[arg(long)]
-        data: Option<PathBuf>,
+        #[command(flatten)]
+        db: DbArgs,
     },
     /// Lists a workspace's keys (never their secrets).
     List {
         /// The workspace.
         #[arg(long, default_value = "default")]
         workspace: WorkspaceId,
-        /// Data directory [default: ./loopgate-data, env LOOPGATE_DATA].
-        #[arg(long)]
-        data: Option<PathBuf>,
+        #[command(flatten)]
+        db: DbArgs,
     },
 }
 
@@ -149,9 +167,8 @@ enum UsersCommand {
         /// The workspace (created if new).
         #[arg(long, default_value = "default")]
         workspace: WorkspaceId,
-        /// Data directory [default: ./loopgate-data, env LOOPGATE_DATA].
-        #[arg(long)]
-        data: Option<PathBuf>,
+        #[command(flatten)]
+        db: DbArgs,
     },
 }
 
@@ -159,9 +176,8 @@ enum UsersCommand {
 enum AuditCommand {
     /// Checks every workspace's hash chain; names the first broken entry and exits 1 if any.
     Verify {
-        /// Data directory [default: ./loopgate-data, env LOOPGATE_DATA].
-        #[arg(long)]
-        data: Option<PathBuf>,
+        #[command(flatten)]
+        db: DbArgs,
     },
 }
 
@@ -170,7 +186,7 @@ fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,tower_http=warn".into()),
+                .unwrap_or_else(|_| "info,tower_http=warn,sqlx=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -192,10 +208,13 @@ fn main() -> std::process::ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     let file = cli.config.as_deref();
-    let data_only = |data: Option<PathBuf>| Overrides { listen: None, data };
     match cli.command {
-        Command::Serve { listen, data } => {
-            serve(Config::load(file, Overrides { listen, data })?).await?;
+        Command::Serve { listen, db } => {
+            let overrides = Overrides {
+                listen,
+                ..db.overrides()
+            };
+            serve(Config::load(file, overrides)?).await?;
         }
         Command::Simulate(args) => simulate::run(args)?,
         Command::Scenario(args) => scenario::run(args).await?,
@@ -205,11 +224,11 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             policy,
             workspace,
             out,
-            data,
+            db,
         } => {
             use std::io::Write;
-            let config = Config::load(file, data_only(data))?;
-            let store = open(&config.data)?;
+            let config = Config::load(file, db.overrides())?;
+            let store = open(&config).await?.store;
             let mut sink: Box<dyn Write> = match &out {
                 Some(path) => Box::new(std::io::BufWriter::new(
                     std::fs::File::create(path)
@@ -238,10 +257,10 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             eprintln!("exported {written} decided item(s)");
         }
         Command::Demo(args) => demo::run(args).await?,
-        Command::Migrate { data } => {
-            let config = Config::load(file, data_only(data))?;
-            let store = open(&config.data)?;
-            println!("database {} is up to date", store.path().display());
+        Command::Migrate { db } => {
+            let config = Config::load(file, db.overrides())?;
+            let opened = open(&config).await?;
+            println!("database {} is up to date", opened.name);
         }
         Command::Keys {
             command:
@@ -250,14 +269,14 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     name,
                     mut reviewer_roles,
                     workspace,
-                    data,
+                    db,
                 },
         } => {
-            let config = Config::load(file, data_only(data))?;
+            let config = Config::load(file, db.overrides())?;
             reviewer_roles.sort();
             reviewer_roles.dedup();
             check_new_key(&name, role, &reviewer_roles).map_err(anyhow::Error::msg)?;
-            let store = open(&config.data)?;
+            let store = open(&config).await?.store;
             let minted = keys::mint();
             let record = store
                 .create_key(
@@ -283,10 +302,10 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             println!("{}", minted.secret);
         }
         Command::Keys {
-            command: KeysCommand::List { workspace, data },
+            command: KeysCommand::List { workspace, db },
         } => {
-            let config = Config::load(file, data_only(data))?;
-            let store = open(&config.data)?;
+            let config = Config::load(file, db.overrides())?;
+            let store = open(&config).await?.store;
             for k in store.list_keys(&workspace).await? {
                 let roles: Vec<&str> = k
                     .principal
@@ -313,10 +332,10 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     role,
                     mut reviewer_roles,
                     workspace,
-                    data,
+                    db,
                 },
         } => {
-            let config = Config::load(file, data_only(data))?;
+            let config = Config::load(file, db.overrides())?;
             if role == AccessRole::Agent {
                 bail!(
                     "agents are programs: give them an API key with `loopgate keys create --role agent`"
@@ -327,7 +346,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             check_new_key(&name, role, &reviewer_roles).map_err(anyhow::Error::msg)?;
             let (password, generated) = read_or_generate_password()?;
             check_password(&password).map_err(anyhow::Error::msg)?;
-            let store = open(&config.data)?;
+            let store = open(&config).await?.store;
             let principal = store
                 .set_account(
                     NewAccount {
@@ -350,10 +369,10 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             }
         }
         Command::Audit {
-            command: AuditCommand::Verify { data },
+            command: AuditCommand::Verify { db },
         } => {
-            let config = Config::load(file, data_only(data))?;
-            let store = open(&config.data)?;
+            let config = Config::load(file, db.overrides())?;
+            let store = open(&config).await?.store;
             let mut broken = false;
             for report in store.verify_audit().await? {
                 match report.result {
@@ -387,13 +406,42 @@ fn read_or_generate_password() -> anyhow::Result<(String, bool)> {
     Ok((random_token()[..20].to_owned(), true))
 }
 
-fn open(data: &Path) -> anyhow::Result<SqliteStore> {
-    SqliteStore::open(data)
-        .with_context(|| format!("cannot open the Loopgate database in {}", data.display()))
+/// An open store and how to name it in messages.
+struct Opened {
+    store: Arc<dyn Store>,
+    /// The SQLite file, or the PostgreSQL URL without its password.
+    name: String,
+}
+
+/// Opens the store the configuration names, bringing its schema up to date: PostgreSQL when a
+/// database URL is set, else the embedded SQLite database in the data directory.
+async fn open(config: &Config) -> anyhow::Result<Opened> {
+    match &config.database_url {
+        Some(url) => {
+            let url = url.expose_secret();
+            let store = PostgresStore::connect(url)
+                .await
+                .context("cannot open the Loopgate database")?;
+            Ok(Opened {
+                store: Arc::new(store),
+                name: loopgate_store::postgres::redact(url),
+            })
+        }
+        None => {
+            let data = &config.data;
+            let store = SqliteStore::open(data).with_context(|| {
+                format!("cannot open the Loopgate database in {}", data.display())
+            })?;
+            Ok(Opened {
+                name: store.path().display().to_string(),
+                store: Arc::new(store),
+            })
+        }
+    }
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let store = Arc::new(open(&config.data)?);
+    let Opened { store, name } = open(&config).await?;
     let clock = Arc::new(SystemClock);
     if let Some(secret) = &config.bootstrap_admin_key {
         let secret = secret.expose_secret();
@@ -423,9 +471,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     tracing::info!(
-        "Loopgate listening on http://{} (data in {})",
+        "Loopgate listening on http://{} (database {name})",
         listener.local_addr()?,
-        config.data.display()
     );
     loopgate_server::serve(listener, state.clone(), shutdown_signal()).await?;
     // A saved model spares the next start relearning every label; a lost one costs only that.
@@ -444,6 +491,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 /// its owner only), so a new user can start without reading the manual first.
 async fn first_admin_key(store: &dyn Store, data: &Path) -> anyhow::Result<()> {
     let minted = keys::mint();
+    // On PostgreSQL nothing else creates the data directory.
+    std::fs::create_dir_all(data)
+        .with_context(|| format!("cannot create data directory {}", data.display()))?;
     let path = data.join("admin.key");
     write_private(&path, &format!("{}\n", minted.secret))?;
     store

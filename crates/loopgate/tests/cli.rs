@@ -1,49 +1,155 @@
 //! The `loopgate` binary end to end: keys made on the command line work against a server over the
-//! same data directory, `serve` bootstraps an admin key, bad data directories fail clearly, and
+//! same database, `serve` bootstraps an admin key, bad data directories fail clearly, and
 //! `audit verify` notices an audit log altered behind Loopgate's back.
+//!
+//! Tests about the database run on both backends (`<name>::sqlite`, and `<name>::postgres` when
+//! `LOOPGATE_TEST_POSTGRES_URL` is set); tests about the data directory, the configuration or
+//! input refused before any database is opened run on SQLite only, since the backend plays no
+//! part in them.
+
+mod common;
 
 use std::fs::File;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
+use common::{Db, Server, free_port, loopgate, run, stderr, stdout};
+use loopgate_store::testing::{TestSchema, postgres_url};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
 const BOOTSTRAP_KEY: &str = "lg_cli_test_bootstrap_admin_0123456789";
 
-/// The binary, with no `LOOPGATE_*` settings inherited from the environment, run in `cwd` so a
-/// default data directory could never land in the repository.
-fn loopgate(cwd: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_loopgate"));
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("LOOPGATE_") {
-            command.env_remove(name);
+/// Runs each scenario on both backends: `<name>::sqlite` and `<name>::postgres`.
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(&super::Fixture::sqlite()).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                match super::Fixture::postgres().await {
+                    Some(f) => super::$name(&f).await,
+                    None => eprintln!("skipped on PostgreSQL: set LOOPGATE_TEST_POSTGRES_URL to run it"),
+                }
+            }
+        }
+    )+};
+}
+
+/// A scratch directory and an empty database: an SQLite data directory in it, or a fresh schema
+/// of the PostgreSQL test database.
+struct Fixture {
+    tmp: TempDir,
+    db: Db,
+    schema: Option<TestSchema>,
+}
+
+impl Fixture {
+    fn sqlite() -> Self {
+        let tmp = TempDir::new().expect("tempdir");
+        let db = Db::Dir(tmp.path().join("data"));
+        Self {
+            tmp,
+            db,
+            schema: None,
         }
     }
-    command.current_dir(cwd).env("RUST_LOG", "warn");
-    command
+
+    async fn postgres() -> Option<Self> {
+        let schema = TestSchema::create(&postgres_url()?).await;
+        Some(Self {
+            tmp: TempDir::new().expect("tempdir"),
+            db: Db::Url(schema.url().to_owned()),
+            schema: Some(schema),
+        })
+    }
+
+    fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// `loopgate <args…>` on this database.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = loopgate(self.path());
+        command.args(args).args(self.db.args());
+        command
+    }
+
+    async fn server(&self, env: &[(&str, &str)]) -> Server {
+        Server::start(self.path(), &self.db, env).await
+    }
+
+    /// Runs SQL straight on the database, behind Loopgate's back; returns the rows changed or
+    /// the database's refusal.
+    async fn execute(&self, sql: &str) -> Result<u64, String> {
+        match &self.schema {
+            Some(schema) => {
+                use sqlx::Connection;
+                let mut conn = sqlx::PgConnection::connect(schema.url())
+                    .await
+                    .expect("connects");
+                let done = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+                    .execute(&mut conn)
+                    .await
+                    .map(|r| r.rows_affected())
+                    .map_err(|e| e.to_string());
+                let _ = conn.close().await;
+                done
+            }
+            None => {
+                let db = open_db(self.data());
+                db.execute_batch(sql).map_err(|e| e.to_string())?;
+                Ok(db.changes())
+            }
+        }
+    }
+
+    /// The first column of the first row of `sql`, as text.
+    async fn text(&self, sql: &str) -> String {
+        match &self.schema {
+            Some(schema) => {
+                let pool = sqlx::PgPool::connect(schema.url()).await.expect("connects");
+                let found: String = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+                    .fetch_one(&pool)
+                    .await
+                    .expect("a row");
+                pool.close().await;
+                found
+            }
+            None => open_db(self.data())
+                .query_row(sql, [], |r| r.get(0))
+                .expect("a row"),
+        }
+    }
+
+    /// Lifts the append-only guard on the audit log, as someone with direct access to the
+    /// database could: `update` or `delete`.
+    async fn lift_guard(&self, what: &str) {
+        let sql = match self.schema {
+            Some(_) => format!("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_{what}"),
+            None => format!("DROP TRIGGER audit_log_no_{what}"),
+        };
+        self.execute(&sql).await.expect("the guard is lifted");
+    }
+
+    fn data(&self) -> &Path {
+        match &self.db {
+            Db::Dir(dir) => dir,
+            Db::Url(_) => panic!("no data directory on PostgreSQL"),
+        }
+    }
 }
 
-/// Runs a command to completion.
-fn run(command: &mut Command) -> Output {
-    command.output().expect("the binary runs")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// `loopgate keys create …` in `data`; returns the printed secret.
-fn create_key(tmp: &Path, data: &Path, args: &[&str]) -> String {
+/// `loopgate keys create …` on `db`; returns the printed secret.
+fn create_key(tmp: &Path, db: &Db, args: &[&str]) -> String {
     let output = run(loopgate(tmp)
-        .args(["keys", "create", "--data"])
-        .arg(data)
+        .args(["keys", "create"])
+        .args(db.args())
         .args(args));
     assert!(
         output.status.success(),
@@ -58,117 +164,6 @@ fn create_key(tmp: &Path, data: &Path, args: &[&str]) -> String {
         "only the secret goes to stdout: {printed:?}"
     );
     lines[0].to_owned()
-}
-
-/// A port nobody listens on right now.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-/// A `loopgate serve` process, killed when dropped.
-struct Server {
-    child: Child,
-    base: String,
-    log: PathBuf,
-    client: reqwest::Client,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    /// Starts `loopgate serve` over `data` with `env`, and waits until `/healthz` answers.
-    async fn start(tmp: &Path, data: &Path, env: &[(&str, &str)]) -> Self {
-        let port = free_port();
-        let log = tmp.join(format!("serve-{port}.log"));
-        let mut command = loopgate(tmp);
-        command
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"])
-            .arg(data)
-            .stdout(Stdio::null())
-            .stderr(File::create(&log).expect("log file"));
-        for (k, v) in env {
-            command.env(k, v);
-        }
-        let child = command.spawn().expect("serve starts");
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("client");
-        let mut server = Self {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            log,
-            client,
-        };
-        server.wait_until_ready().await;
-        server
-    }
-
-    /// Readiness polling: a bounded number of attempts, failing early if the process exits.
-    async fn wait_until_ready(&mut self) {
-        for _ in 0..400 {
-            if let Some(status) = self.child.try_wait().expect("process status") {
-                panic!("serve exited with {status}: {}", self.log());
-            }
-            let health = self
-                .client
-                .get(format!("{}/healthz", self.base))
-                .send()
-                .await;
-            if health.is_ok_and(|r| r.status().is_success()) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("serve did not become ready: {}", self.log());
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    async fn request(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        key: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(key);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("the server answers");
-        let status = response.status().as_u16();
-        let bytes = response.bytes().await.expect("body");
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).expect("JSON")
-        };
-        (status, body)
-    }
-
-    async fn get(&self, path: &str, key: &str) -> (u16, Value) {
-        self.request(reqwest::Method::GET, path, key, None).await
-    }
-
-    async fn post(&self, path: &str, key: &str, body: Value) -> (u16, Value) {
-        self.request(reqwest::Method::POST, path, key, Some(body))
-            .await
-    }
 }
 
 /// Waits for a process that is expected to fail at start-up and returns whether it failed and
@@ -201,15 +196,13 @@ fn submission(confidence: f64) -> Value {
     })
 }
 
-/// Runs a journey through a server over `data`: a policy, keys, three submissions, a claim and a
-/// decision. Returns the number of audit entries the API reports, after stopping the server.
-async fn journey(tmp: &Path, data: &Path) -> i64 {
-    let server = Server::start(
-        tmp,
-        data,
-        &[("LOOPGATE_BOOTSTRAP_ADMIN_KEY", BOOTSTRAP_KEY)],
-    )
-    .await;
+/// Runs a journey through a server over the fixture's database: a policy, keys, three
+/// submissions, a claim and a decision. Returns the number of audit entries the API reports,
+/// after stopping the server.
+async fn journey(f: &Fixture) -> i64 {
+    let server = f
+        .server(&[("LOOPGATE_BOOTSTRAP_ADMIN_KEY", BOOTSTRAP_KEY)])
+        .await;
     let admin = BOOTSTRAP_KEY;
     let policy = json!({"name": "reply.draft", "kind": "reply", "thresholds": {"approve_at": 0.9, "reject_below": 0.2}});
     assert_eq!(server.post("/v1/policies", admin, policy).await.0, 201);
@@ -256,22 +249,32 @@ async fn journey(tmp: &Path, data: &Path) -> i64 {
     verified["entries"].as_i64().expect("entries")
 }
 
-fn verify(tmp: &Path, data: &Path) -> Output {
-    run(loopgate(tmp).args(["audit", "verify", "--data"]).arg(data))
-}
-
 fn open_db(data: &Path) -> rusqlite::Connection {
     rusqlite::Connection::open(data.join("loopgate.db")).expect("the database opens")
 }
 
-#[tokio::test]
-async fn a_key_made_on_the_command_line_authenticates_against_a_server_over_that_directory() {
-    let tmp = TempDir::new().expect("tempdir");
-    let data = tmp.path().join("data");
+on_both_backends!(
+    a_key_made_on_the_command_line_authenticates_against_a_server_on_that_database,
+    key_listings_show_prefixes_never_secrets,
+    serve_registers_the_bootstrap_admin_key_on_an_empty_database,
+    a_first_start_without_a_bootstrap_key_leaves_an_admin_key_for_its_owner_only,
+    migrate_creates_the_schema_and_can_run_again,
+    audit_verify_passes_an_untouched_log,
+    the_audit_log_refuses_updates_and_deletes,
+    audit_verify_names_an_altered_entry,
+    audit_verify_names_a_deleted_entry,
+    audit_verify_notices_entries_cut_from_the_end,
+    a_key_of_another_workspace_cannot_see_this_ones_items_or_policies,
+    accounts_made_on_the_command_line_store_only_an_argon2_hash,
+    export_writes_one_json_line_per_item_people_decided,
+);
 
+async fn a_key_made_on_the_command_line_authenticates_against_a_server_on_that_database(
+    f: &Fixture,
+) {
     let key = create_key(
-        tmp.path(),
-        &data,
+        f.path(),
+        &f.db,
         &[
             "--role",
             "reviewer",
@@ -282,7 +285,7 @@ async fn a_key_made_on_the_command_line_authenticates_against_a_server_over_that
         ],
     );
     assert!(key.starts_with("lg_"), "{key}");
-    let server = Server::start(tmp.path(), &data, &[]).await;
+    let server = f.server(&[]).await;
 
     let (status, me) = server.get("/v1/me", &key).await;
     assert_eq!(status, 200, "{me}");
@@ -301,21 +304,34 @@ async fn a_key_made_on_the_command_line_authenticates_against_a_server_over_that
             .0,
         401
     );
+    let admin_keys: Vec<PathBuf> = walk(f.path())
+        .into_iter()
+        .filter(|p| p.ends_with("admin.key"))
+        .collect();
     assert!(
-        !data.join("admin.key").exists(),
-        "a store with keys gets no first-start admin key"
+        admin_keys.is_empty(),
+        "a store with keys gets no first-start admin key: {admin_keys:?}"
     );
 }
 
-#[tokio::test]
-async fn key_listings_show_prefixes_never_secrets() {
-    let tmp = TempDir::new().expect("tempdir");
-    let data = tmp.path().join("data");
-    let key = create_key(tmp.path(), &data, &["--role", "agent", "--name", "bot"]);
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(walk(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
+}
 
-    let output = run(loopgate(tmp.path())
-        .args(["keys", "list", "--data"])
-        .arg(&data));
+async fn key_listings_show_prefixes_never_secrets(f: &Fixture) {
+    let key = create_key(f.path(), &f.db, &["--role", "agent", "--name", "bot"]);
+
+    let output = run(&mut f.command(&["keys", "list"]));
 
     assert!(output.status.success(), "{}", stderr(&output));
     let listed = stdout(&output);
@@ -348,17 +364,10 @@ async fn an_inconsistent_key_request_is_refused_before_anything_is_written() {
     assert!(!data.join("loopgate.db").exists());
 }
 
-#[tokio::test]
-async fn serve_registers_the_bootstrap_admin_key_on_an_empty_directory() {
-    let tmp = TempDir::new().expect("tempdir");
-    let data = tmp.path().join("fresh");
-
-    let server = Server::start(
-        tmp.path(),
-        &data,
-        &[("LOOPGATE_BOOTSTRAP_ADMIN_KEY", BOOTSTRAP_KEY)],
-    )
-    .await;
+async fn serve_registers_the_bootstrap_admin_key_on_an_empty_database(f: &Fixture) {
+    let server = f
+        .server(&[("LOOPGATE_BOOTSTRAP_ADMIN_KEY", BOOTSTRAP_KEY)])
+        .await;
     let (status, me) = server.get("/v1/me", BOOTSTRAP_KEY).await;
     assert_eq!(status, 200, "{me}");
     assert_eq!(me["principal"]["access"], "admin");
@@ -374,34 +383,30 @@ async fn serve_registers_the_bootstrap_admin_key_on_an_empty_directory() {
             .0,
         201
     );
-    assert!(!data.join("admin.key").exists());
+    assert!(walk(f.path()).iter().all(|p| !p.ends_with("admin.key")));
     drop(server);
 
     // Once the store has keys, another bootstrap key is not registered.
     let other = "lg_cli_test_another_bootstrap_key_987654";
-    let server = Server::start(
-        tmp.path(),
-        &data,
-        &[("LOOPGATE_BOOTSTRAP_ADMIN_KEY", other)],
-    )
-    .await;
+    let server = f.server(&[("LOOPGATE_BOOTSTRAP_ADMIN_KEY", other)]).await;
     assert_eq!(server.get("/v1/me", other).await.0, 401);
     assert_eq!(server.get("/v1/me", BOOTSTRAP_KEY).await.0, 200);
 }
 
-#[tokio::test]
-async fn a_first_start_without_a_bootstrap_key_leaves_an_admin_key_for_its_owner_only() {
-    let tmp = TempDir::new().expect("tempdir");
-    let data = tmp.path().join("fresh");
+async fn a_first_start_without_a_bootstrap_key_leaves_an_admin_key_for_its_owner_only(f: &Fixture) {
+    let server = f.server(&[]).await;
 
-    let server = Server::start(tmp.path(), &data, &[]).await;
-
-    let path = data.join("admin.key");
-    let key = std::fs::read_to_string(&path).expect("admin.key is written");
+    let keys: Vec<PathBuf> = walk(f.path())
+        .into_iter()
+        .filter(|p| p.ends_with("admin.key"))
+        .collect();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let path = &keys[0];
+    let key = std::fs::read_to_string(path).expect("admin.key is written");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&path)
+        let mode = std::fs::metadata(path)
             .expect("metadata")
             .permissions()
             .mode();
@@ -551,26 +556,25 @@ async fn a_file_that_is_not_a_database_is_a_clear_error() {
     );
 }
 
-#[tokio::test]
-async fn migrate_creates_the_database_and_can_run_again() {
-    let tmp = TempDir::new().expect("tempdir");
-    let data = tmp.path().join("data");
-
+async fn migrate_creates_the_schema_and_can_run_again(f: &Fixture) {
     for _ in 0..2 {
-        let output = run(loopgate(tmp.path()).args(["migrate", "--data"]).arg(&data));
+        let output = run(&mut f.command(&["migrate"]));
         assert!(output.status.success(), "{}", stderr(&output));
         assert!(stdout(&output).contains("up to date"));
     }
-    assert!(data.join("loopgate.db").exists());
+    assert_eq!(
+        f.text("SELECT CAST(COUNT(*) AS TEXT) FROM audit_log").await,
+        "0"
+    );
+    if let Db::Dir(data) = &f.db {
+        assert!(data.join("loopgate.db").exists());
+    }
 }
 
-#[tokio::test]
-async fn audit_verify_passes_an_untouched_log() {
-    let tmp = TempDir::new().expect("tempdir");
-    let data = tmp.path().join("data");
-    let entries = journey(tmp.path(), &data).await;
+async fn audit_verify_passes_an_untouched_log(f: &Fixture) {
+    let entries = journey(f).await;
 
-    let output = verify(tmp.path(), &data);
+    let output = run(&mut f.command(&["audit", "verify"]));
 
     assert!(
         output.status.success(),
@@ -584,55 +588,51 @@ async fn audit_verify_passes_an_untouched_log() {
     );
 }
 
-#[tokio::test]
-async fn the_audit_log_refuses_updates_and_deletes() {
-    let tmp = TempDir::new().expect("tempdir");
-    let data = tmp.path().join("data");
-    journey(tmp.path(), &data).await;
-    let db = open_db(&data);
+async fn the_audit_log_refuses_updates_and_deletes(f: &Fixture) {
+    journey(f).await;
 
-    let update = db.execute(
-        "UPDATE audit_log SET actor_name = 'mallory' WHERE seq = 3",
-        [],
-    );
-    let delete = db.execute("DELETE FROM audit_log WHERE seq = 3", []);
+    let update = f
+        .execute("UPDATE audit_log SET actor_name = 'mallory' WHERE seq = 3")
+        .await;
+    let delete = f.execute("DELETE FROM audit_log WHERE seq = 3").await;
 
     assert!(
         update
             .expect_err("updates are refused")
-            .to_string()
-            .contains("append-only")
+            .contains("append-only"),
+        "updates are refused as append-only"
     );
     assert!(
         delete
             .expect_err("deletes are refused")
-            .to_string()
-            .contains("append-only")
+            .contains("append-only"),
+        "deletes are refused as append-only"
     );
-    drop(db);
-    assert!(verify(tmp.path(), &data).status.success());
+    if f.schema.is_some() {
+        let truncate = f.execute("TRUNCATE audit_log").await;
+        assert!(
+            truncate
+                .expect_err("truncation is refused")
+                .contains("append-only")
+        );
+    }
+    assert!(run(&mut f.command(&["audit", "verify"])).status.success());
 }
 
-#[tokio::test]
-async fn audit_verify_names_an_altered_entry() {
-    let tmp = TempDir::new().expect("tempdir");
-    let data = tmp.path().join("data");
-    let entries = journey(tmp.path(), &data).await;
+async fn audit_verify_names_an_altered_entry(f: &Fixture) {
+    let entries = journey(f).await;
     let altered = entries - 2;
-    let db = open_db(&data);
-    // What an attacker with access to the file can do: lift the guard, then rewrite history.
-    db.execute_batch("DROP TRIGGER audit_log_no_update")
-        .expect("drop trigger");
-    let changed = db
-        .execute(
-            "UPDATE audit_log SET actor_name = 'mallory' WHERE seq = ?1",
-            [altered],
-        )
+    // What an attacker with access to the database can do: lift the guard, then rewrite history.
+    f.lift_guard("update").await;
+    let changed = f
+        .execute(&format!(
+            "UPDATE audit_log SET actor_name = 'mallory' WHERE seq = {altered}"
+        ))
+        .await
         .expect("update");
     assert_eq!(changed, 1);
-    drop(db);
 
-    let output = verify(tmp.path(), &data);
+    let output = run(&mut f.command(&["audit", "verify"]));
 
     assert_eq!(output.status.code(), Some(1));
     let report = stdout(&output);
@@ -642,7 +642,7 @@ async fn audit_verify_names_an_altered_entry() {
     );
 
     // The server reports the same break over HTTP.
-    let server = Server::start(tmp.path(), &data, &[]).await;
+    let server = f.server(&[]).await;
     let (status, verified) = server.get("/v1/audit/verify", BOOTSTRAP_KEY).await;
     assert_eq!(status, 200);
     assert_eq!(verified["valid"], false);
@@ -655,23 +655,18 @@ async fn audit_verify_names_an_altered_entry() {
     );
 }
 
-#[tokio::test]
-async fn audit_verify_names_a_deleted_entry() {
-    let tmp = TempDir::new().expect("tempdir");
-    let data = tmp.path().join("data");
-    let entries = journey(tmp.path(), &data).await;
+async fn audit_verify_names_a_deleted_entry(f: &Fixture) {
+    let entries = journey(f).await;
     let removed = entries / 2;
-    let db = open_db(&data);
-    db.execute_batch("DROP TRIGGER audit_log_no_delete")
-        .expect("drop trigger");
+    f.lift_guard("delete").await;
     assert_eq!(
-        db.execute("DELETE FROM audit_log WHERE seq = ?1", [removed])
+        f.execute(&format!("DELETE FROM audit_log WHERE seq = {removed}"))
+            .await
             .expect("delete"),
         1
     );
-    drop(db);
 
-    let output = verify(tmp.path(), &data);
+    let output = run(&mut f.command(&["audit", "verify"]));
 
     assert_eq!(output.status.code(), Some(1));
     let report = stdout(&output);
@@ -681,22 +676,17 @@ async fn audit_verify_names_a_deleted_entry() {
     );
 }
 
-#[tokio::test]
-async fn audit_verify_notices_entries_cut_from_the_end() {
-    let tmp = TempDir::new().expect("tempdir");
-    let data = tmp.path().join("data");
-    let entries = journey(tmp.path(), &data).await;
-    let db = open_db(&data);
-    db.execute_batch("DROP TRIGGER audit_log_no_delete")
-        .expect("drop trigger");
+async fn audit_verify_notices_entries_cut_from_the_end(f: &Fixture) {
+    let entries = journey(f).await;
+    f.lift_guard("delete").await;
     assert_eq!(
-        db.execute("DELETE FROM audit_log WHERE seq = ?1", [entries])
+        f.execute(&format!("DELETE FROM audit_log WHERE seq = {entries}"))
+            .await
             .expect("delete"),
         1
     );
-    drop(db);
 
-    let output = verify(tmp.path(), &data);
+    let output = run(&mut f.command(&["audit", "verify"]));
 
     assert_eq!(output.status.code(), Some(1));
     let report = stdout(&output);
@@ -709,14 +699,11 @@ async fn audit_verify_notices_entries_cut_from_the_end() {
     );
 }
 
-#[tokio::test]
-async fn a_key_of_another_workspace_cannot_see_this_ones_items_or_policies() {
-    let tmp = TempDir::new().expect("tempdir");
-    let data = tmp.path().join("data");
-    journey(tmp.path(), &data).await;
+async fn a_key_of_another_workspace_cannot_see_this_ones_items_or_policies(f: &Fixture) {
+    journey(f).await;
     let outsider = create_key(
-        tmp.path(),
-        &data,
+        f.path(),
+        &f.db,
         &[
             "--role",
             "admin",
@@ -726,7 +713,7 @@ async fn a_key_of_another_workspace_cannot_see_this_ones_items_or_policies() {
             "other",
         ],
     );
-    let server = Server::start(tmp.path(), &data, &[]).await;
+    let server = f.server(&[]).await;
     let (_, items) = server.get("/v1/items", BOOTSTRAP_KEY).await;
     let item = items["items"][0]["id"]
         .as_str()
@@ -779,12 +766,12 @@ async fn a_key_of_another_workspace_cannot_see_this_ones_items_or_policies() {
     );
 }
 
-/// Runs `loopgate users create` with `password` on standard input.
-fn create_user(tmp: &Path, data: &Path, args: &[&str], password: &str) -> Output {
+/// Runs `loopgate users create` on `db` with `password` on standard input.
+fn create_user(tmp: &Path, db: &Db, args: &[&str], password: &str) -> Output {
     use std::io::Write;
     let mut child = loopgate(tmp)
-        .args(["users", "create", "--data"])
-        .arg(data)
+        .args(["users", "create"])
+        .args(db.args())
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -800,14 +787,11 @@ fn create_user(tmp: &Path, data: &Path, args: &[&str], password: &str) -> Output
     child.wait_with_output().expect("loopgate finishes")
 }
 
-#[test]
-fn accounts_made_on_the_command_line_store_only_an_argon2_hash() {
-    let tmp = TempDir::new().unwrap();
-    let data = tmp.path().join("data");
+async fn accounts_made_on_the_command_line_store_only_an_argon2_hash(f: &Fixture) {
     let password = "a-long-enough-password";
     let output = create_user(
-        tmp.path(),
-        &data,
+        f.path(),
+        &f.db,
         &[
             "--name",
             "ana",
@@ -829,26 +813,17 @@ fn accounts_made_on_the_command_line_store_only_an_argon2_hash() {
         "a given password is never echoed"
     );
 
-    let db = open_db(&data);
-    let hash: String = db
-        .query_row(
-            "SELECT w.hash FROM passwords w JOIN principals p ON p.id = w.principal_id WHERE p.name = 'ana'",
-            [],
-            |r| r.get(0),
-        )
-        .expect("a password row");
+    let hash = f
+        .text("SELECT w.hash FROM passwords w JOIN principals p ON p.id = w.principal_id WHERE p.name = 'ana'")
+        .await;
     assert!(hash.starts_with("$argon2id$"), "{hash}");
     assert!(!hash.contains(password));
     assert!(loopgate_server::web::session::verify_password(
         password, &hash
     ));
-    let roles: String = db
-        .query_row(
-            "SELECT reviewer_roles FROM principals WHERE name = 'ana'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let roles = f
+        .text("SELECT reviewer_roles FROM principals WHERE name = 'ana'")
+        .await;
     assert_eq!(roles, r#"["triage","quality"]"#);
 }
 
@@ -858,7 +833,7 @@ fn weak_passwords_and_agent_accounts_are_refused() {
     let data = tmp.path().join("data");
     let short = create_user(
         tmp.path(),
-        &data,
+        &Db::Dir(data.clone()),
         &["--name", "bo", "--role", "lead"],
         "short",
     );
@@ -870,7 +845,7 @@ fn weak_passwords_and_agent_accounts_are_refused() {
     );
     let agent = create_user(
         tmp.path(),
-        &data,
+        &Db::Dir(data.clone()),
         &["--name", "bot", "--role", "agent"],
         "a-long-enough-password",
     );
@@ -878,17 +853,10 @@ fn weak_passwords_and_agent_accounts_are_refused() {
     assert!(stderr(&agent).contains("API key"), "{}", stderr(&agent));
 }
 
-#[tokio::test]
-async fn export_writes_one_json_line_per_item_people_decided() {
-    let tmp = TempDir::new().unwrap();
-    let data = tmp.path().join("data");
-    journey(tmp.path(), &data).await;
-    let out = tmp.path().join("train.jsonl");
-    let output = run(loopgate(tmp.path())
-        .args(["export", "--data"])
-        .arg(&data)
-        .arg("--out")
-        .arg(&out));
+async fn export_writes_one_json_line_per_item_people_decided(f: &Fixture) {
+    journey(f).await;
+    let out = f.path().join("train.jsonl");
+    let output = run(f.command(&["export"]).arg("--out").arg(&out));
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(
         stderr(&output).contains("exported 1 decided item"),
@@ -907,9 +875,7 @@ async fn export_writes_one_json_line_per_item_people_decided() {
     assert_eq!(lines[0]["final_payload"], lines[0]["proposal"]["payload"]);
 
     // Nothing was decided after the future.
-    let later = run(loopgate(tmp.path())
-        .args(["export", "--since", "2999-01-01T00:00:00Z", "--data"])
-        .arg(&data));
+    let later = run(&mut f.command(&["export", "--since", "2999-01-01T00:00:00Z"]));
     assert!(later.status.success());
     assert!(stdout(&later).is_empty());
 }

@@ -102,10 +102,11 @@ pub async fn define_code(
         ));
     }
     let description = body.description.trim();
-    if description.is_empty() || description.chars().count() > 500 {
+    // NUL is refused because no database keeps it in text.
+    if description.is_empty() || description.chars().count() > 500 || description.contains('\0') {
         return Err(ApiError::new(
             ErrorCode::InvalidRequest,
-            "description must be 1 to 500 characters",
+            "description must be 1 to 500 characters, without NUL",
         ));
     }
     let record = state

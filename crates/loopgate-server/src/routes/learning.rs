@@ -320,10 +320,11 @@ pub async fn kill_switch(
     let principal = auth.require(Permission::ManagePolicies, "trip or reset kill switches")?;
     let request: KillSwitchRequest = body.parse()?;
     let reason = request.reason.trim();
-    if reason.is_empty() || reason.chars().count() > 500 {
+    // NUL is refused because no database keeps it in text.
+    if reason.is_empty() || reason.chars().count() > 500 || reason.contains('\0') {
         return Err(ApiError::new(
             ErrorCode::InvalidRequest,
-            "reason must be 1 to 500 characters",
+            "reason must be 1 to 500 characters, without NUL",
         ));
     }
     let intent = request.intent.as_deref().map(str::trim);

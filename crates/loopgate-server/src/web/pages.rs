@@ -1247,7 +1247,7 @@ pub async fn kill_switch(
     viewer.check_csrf(&form.csrf)?;
     viewer.require(Permission::ManagePolicies, "trip or reset kill switches")?;
     let reason = form.reason.trim();
-    if reason.is_empty() || reason.chars().count() > 500 {
+    if reason.is_empty() || reason.chars().count() > 500 || reason.contains('\0') {
         return Err(WebError::BadRequest(
             "give a reason of 1 to 500 characters".into(),
         ));

@@ -1,6 +1,9 @@
 //! Shared helpers for the HTTP integration tests: a real server on a free port over a fresh
-//! SQLite store per test, a manual clock that tests move instead of sleeping, and small builders
-//! for policies, submissions, keys, claims and decisions.
+//! store per test, a manual clock that tests move instead of sleeping, and small builders for
+//! policies, submissions, keys, claims and decisions.
+//!
+//! The store is SQLite in a temporary directory, or, when `LOOPGATE_TEST_POSTGRES_URL` is set, a
+//! fresh schema of that PostgreSQL database: every HTTP test runs on either backend unchanged.
 //!
 //! Every request made through [`TestApp::send`] asserts the one rule that holds for every call:
 //! the server never answers 5xx, and every error body is `{"error": {"code", "message"}}`.
@@ -17,7 +20,8 @@ use loopgate_core::audit::AuditActor;
 use loopgate_core::clock::from_millis;
 use loopgate_core::{AccessRole, Clock, ManualClock, Role, Timestamp, WorkspaceId};
 use loopgate_server::{AppState, Settings, bootstrap_admin, keys};
-use loopgate_store::{NewKey, SqliteStore, Store};
+use loopgate_store::NewKey;
+use loopgate_store::testing::{TestDatabase, fresh_store};
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -58,6 +62,8 @@ pub struct TestApp {
     pub admin: String,
     /// The HTTP client.
     pub client: reqwest::Client,
+    /// Which database the store is in.
+    pub database: TestDatabase,
     dir: TempDir,
     server: JoinHandle<()>,
 }
@@ -125,8 +131,8 @@ pub enum Body {
 }
 
 impl TestApp {
-    /// Starts a server on 127.0.0.1:0 over a new SQLite store in a temporary directory, with the
-    /// clock at [`t0`] and an admin key registered.
+    /// Starts a server on 127.0.0.1:0 over a new store (see the module doc), with the clock at
+    /// [`t0`] and an admin key registered.
     pub async fn spawn() -> Self {
         Self::spawn_with(Settings::default()).await
     }
@@ -134,8 +140,7 @@ impl TestApp {
     /// As [`TestApp::spawn`], with other settings.
     pub async fn spawn_with(settings: Settings) -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let store: Arc<dyn Store> =
-            Arc::new(SqliteStore::open(dir.path()).expect("the store opens"));
+        let (store, database) = fresh_store(dir.path()).await;
         let clock = Arc::new(ManualClock::new(t0()));
         assert!(
             bootstrap_admin(store.as_ref(), ADMIN_KEY, clock.now())
@@ -162,6 +167,7 @@ impl TestApp {
             clock,
             admin: ADMIN_KEY.to_owned(),
             client,
+            database,
             dir,
             server,
         }
@@ -573,37 +579,67 @@ pub fn submission(confidence: f64, overrides: Value) -> Value {
 
 impl TestApp {
     /// Every entry of the default workspace's audit chain, oldest first, read straight from the
-    /// SQLite file (the API lists only an item's own entries). Each entry has `seq`, `item_id`,
+    /// database (the API lists only an item's own entries). Each entry has `seq`, `item_id`,
     /// `actor`, `actor_role`, `action`, `from`, `to` and `detail` (parsed JSON).
-    pub fn audit_log(&self) -> Vec<Value> {
-        let path = self.dir.path().join(loopgate_store::sqlite::DB_FILE);
-        let conn = rusqlite::Connection::open_with_flags(
-            &path,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .expect("the database opens read-only");
-        let mut stmt = conn
-            .prepare(
-                "SELECT seq, item_id, actor_name, actor_role, action, from_state, to_state, detail
-                 FROM audit_log WHERE workspace = 'default' ORDER BY seq",
-            )
-            .expect("the audit log is readable");
-        stmt.query_map([], |r| {
-            let detail: String = r.get(7)?;
-            Ok(json!({
-                "seq": r.get::<_, i64>(0)?,
-                "item_id": r.get::<_, Option<String>>(1)?,
-                "actor": r.get::<_, String>(2)?,
-                "actor_role": r.get::<_, String>(3)?,
-                "action": r.get::<_, String>(4)?,
-                "from": r.get::<_, Option<String>>(5)?,
-                "to": r.get::<_, Option<String>>(6)?,
-                "detail": serde_json::from_str::<Value>(&detail).unwrap_or(Value::Null),
-            }))
-        })
-        .expect("the audit log is readable")
-        .collect::<Result<Vec<_>, _>>()
-        .expect("every audit entry reads")
+    pub async fn audit_log(&self) -> Vec<Value> {
+        type Row = (
+            i64,
+            Option<String>,
+            String,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            String,
+        );
+        const QUERY: &str =
+            "SELECT seq, item_id, actor_name, actor_role, action, from_state, to_state, detail
+             FROM audit_log WHERE workspace = 'default' ORDER BY seq";
+        let rows: Vec<Row> = match &self.database {
+            TestDatabase::Postgres { store, .. } => sqlx::query_as(QUERY)
+                .fetch_all(store.pool())
+                .await
+                .expect("the audit log is readable"),
+            TestDatabase::Sqlite => {
+                let path = self.dir.path().join(loopgate_store::sqlite::DB_FILE);
+                let conn = rusqlite::Connection::open_with_flags(
+                    &path,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+                .expect("the database opens read-only");
+                let mut stmt = conn.prepare(QUERY).expect("the audit log is readable");
+                stmt.query_map([], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                        r.get(7)?,
+                    ))
+                })
+                .expect("the audit log is readable")
+                .collect::<Result<Vec<_>, _>>()
+                .expect("every audit entry reads")
+            }
+        };
+        rows.into_iter()
+            .map(|(seq, item_id, actor, role, action, from, to, detail)| {
+                json!({
+                    "seq": seq,
+                    "item_id": item_id,
+                    "actor": actor,
+                    "actor_role": role,
+                    "action": action,
+                    "from": from,
+                    "to": to,
+                    "detail": serde_json::from_str::<Value>(&detail).unwrap_or(Value::Null),
+                })
+            })
+            .collect()
     }
 
     /// GET with a key, the body read as text (for non-JSON answers such as JSON Lines). Asserts

@@ -23,7 +23,8 @@ use loopgate_core::{
 };
 use loopgate_server::web::session::hash_password;
 use loopgate_server::{AppState, Settings, keys};
-use loopgate_store::{NewAccount, NewKey, SqliteStore, Store};
+use loopgate_store::testing::{TestDatabase, fresh_store};
+use loopgate_store::{NewAccount, NewKey, Store};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
@@ -125,7 +126,8 @@ impl Chromedriver {
 
 // --- the server ------------------------------------------------------------------------
 
-/// A real Loopgate on 127.0.0.1:0 over a fresh SQLite store, on the wall clock.
+/// A real Loopgate on 127.0.0.1:0 over a fresh store (SQLite, or a fresh PostgreSQL schema when
+/// `LOOPGATE_TEST_POSTGRES_URL` is set), on the wall clock.
 pub struct App {
     /// `http://127.0.0.1:<port>`.
     pub base: String,
@@ -133,6 +135,7 @@ pub struct App {
     pub state: AppState,
     http: reqwest::Client,
     server: JoinHandle<()>,
+    _database: TestDatabase,
     _dir: TempDir,
 }
 
@@ -155,8 +158,7 @@ pub fn ws(name: &str) -> WorkspaceId {
 impl App {
     async fn start() -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let store: Arc<dyn Store> =
-            Arc::new(SqliteStore::open(dir.path()).expect("the store opens"));
+        let (store, database) = fresh_store(dir.path()).await;
         let state = AppState::new(store, Arc::new(SystemClock), Settings::default());
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("an address");
@@ -175,6 +177,7 @@ impl App {
                 .build()
                 .expect("an HTTP client"),
             server,
+            _database: database,
             _dir: dir,
         }
     }

@@ -1194,7 +1194,7 @@ impl Store for SqliteStore {
                         action: AuditAction::KillSwitchTripped,
                         from: Some("armed".into()),
                         to: Some("tripped".into()),
-                        detail: scope_detail(&policy, intent.as_deref(), &reason),
+                        detail: crate::kill_switch_detail(&policy, intent.as_deref(), &reason),
                     },
                 )?;
                 chain.save(c)?;
@@ -1233,7 +1233,7 @@ impl Store for SqliteStore {
                         action: AuditAction::KillSwitchReset,
                         from: Some("tripped".into()),
                         to: Some("armed".into()),
-                        detail: scope_detail(&policy, intent.as_deref(), &reason),
+                        detail: crate::kill_switch_detail(&policy, intent.as_deref(), &reason),
                     },
                 )?;
                 chain.save(c)?;
@@ -1623,14 +1623,5 @@ impl Store for SqliteStore {
 
     fn subscribe(&self) -> broadcast::Receiver<ItemChanged> {
         self.events.subscribe()
-    }
-}
-
-/// The audit detail of a kill switch change: the policy, the intent when the switch is scoped to
-/// one, and the reason.
-fn scope_detail(policy: &PolicyName, intent: Option<&str>, reason: &str) -> serde_json::Value {
-    match intent {
-        Some(intent) => json!({"policy": policy, "intent": intent, "reason": reason}),
-        None => json!({"policy": policy, "reason": reason}),
     }
 }

@@ -5,11 +5,11 @@ use chrono::{DateTime, Utc};
 use loopgate_core::audit::{AuditActor, AuditEntry, AuditEvent, ChainHead};
 use loopgate_core::clock::{from_millis, to_millis};
 use loopgate_core::{
-    AccessRole, Item, ItemId, Lane, Principal, PrincipalId, Review, Role, Status, Timestamp,
-    WorkspaceId,
+    AccessRole, Item, ItemId, Lane, Principal, PrincipalId, Review, Role, Timestamp, WorkspaceId,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use crate::columns::ItemColumns;
 use crate::{
     AuditTask, BacklogCell, ItemChanged, KillSwitch, NewOutcome, QueueStats, ReviewerThroughput,
     StoreError, StoreResult,
@@ -39,40 +39,8 @@ pub(super) fn load_item(
         .transpose()
 }
 
-/// The columns queries filter and sort on, copied out of an item.
-struct ItemColumns {
-    claimable: bool,
-    required_role: Option<u8>,
-    lane: Option<u8>,
-    due_at: Option<i64>,
-    proposer: Option<String>,
-    lease_expires_at: Option<i64>,
-}
-
-fn columns(item: &Item) -> ItemColumns {
-    let claimable = matches!(item.status, Status::Queued | Status::AwaitingConfirmation);
-    ItemColumns {
-        claimable,
-        required_role: item.required_role.map(Role::rank),
-        lane: item.lane.map(|l| l.rank()),
-        due_at: item.sla.as_ref().map(|s| {
-            if item.first_claimed_at.is_none() {
-                to_millis(s.first_review_due)
-            } else {
-                to_millis(s.resolve_due)
-            }
-        }),
-        proposer: item.pending.as_ref().map(|p| p.proposer.id.to_string()),
-        lease_expires_at: item
-            .lease
-            .as_ref()
-            .filter(|_| item.status == Status::InReview)
-            .map(|l| to_millis(l.expires_at)),
-    }
-}
-
 pub(super) fn insert_item(conn: &Connection, item: &Item) -> StoreResult<()> {
-    let c = columns(item);
+    let c = ItemColumns::of(item);
     conn.prepare_cached(
         "INSERT INTO items (id, workspace, policy, status, claimable, required_role, lane, due_at, proposer,
                             lease_expires_at, customer_id, submitted_by, created_at, updated_at, doc)
@@ -99,7 +67,7 @@ pub(super) fn insert_item(conn: &Connection, item: &Item) -> StoreResult<()> {
 }
 
 pub(super) fn update_item(conn: &Connection, item: &Item) -> StoreResult<()> {
-    let c = columns(item);
+    let c = ItemColumns::of(item);
     let n = conn
         .prepare_cached(
             "UPDATE items SET status = ?3, claimable = ?4, required_role = ?5, lane = ?6, due_at = ?7,
