@@ -249,6 +249,9 @@ pub fn simulate_stream(
         r.kill_switch_trips = run.trips;
         r.intent_kill_switch_trips = run.intent_trips;
         r.first_trip_after_drift = run.first_trip_after_drift;
+        r.proposal_accuracy = Some(
+            run.steps.iter().filter(|s| s.proposal_correct).count() as f64 / run.steps.len() as f64,
+        );
         r.seconds_per_1000 = per_1000(run.seconds);
         policies.push(r);
     }

@@ -80,6 +80,10 @@ pub struct PolicyResult {
     pub intent_kill_switch_trips: usize,
     /// Delay from drift to the first trip.
     pub first_trip_after_drift: Option<TripDelay>,
+    /// Share of items the policy's own model proposed the true label for (loop policies only:
+    /// each loop's model learns from the labels its own reviewers gave).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proposal_accuracy: Option<f64>,
     /// Wall-clock seconds per 1,000 items.
     pub seconds_per_1000: f64,
     /// Rolling automation and error over the stream.
@@ -130,6 +134,7 @@ pub fn summarise(
         kill_switch_trips: 0,
         intent_kill_switch_trips: 0,
         first_trip_after_drift: None,
+        proposal_accuracy: None,
         seconds_per_1000: 0.0,
         series,
     }

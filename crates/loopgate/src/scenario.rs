@@ -378,6 +378,7 @@ async fn drive(
     row.kill_switch_trips = trips;
     row.intent_kill_switch_trips = intent_trips;
     row.seconds_per_1000 = seconds / stream.len() as f64 * 1000.0;
+    row.proposal_accuracy = Some(right_proposals as f64 / stream.len() as f64);
     Ok(ScenarioReport {
         policy: policy.to_owned(),
         items: stream.len(),
