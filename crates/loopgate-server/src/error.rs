@@ -41,6 +41,7 @@ macro_rules! error_codes {
 
 error_codes! {
     MalformedJson => (BAD_REQUEST, "malformed_json", "The body is not valid JSON."),
+    JsonTooDeep => (BAD_REQUEST, "json_too_deep", "The body nests arrays and objects deeper than the limit (32 levels)."),
     InvalidQuery => (BAD_REQUEST, "invalid_query", "A query parameter is missing or malformed."),
     InvalidHeader => (BAD_REQUEST, "invalid_header", "A header is malformed."),
     InvalidPath => (BAD_REQUEST, "invalid_path", "A path parameter is malformed, e.g. an id that is not a UUID."),
@@ -52,6 +53,7 @@ error_codes! {
     ItemNotFound => (NOT_FOUND, "item_not_found", "No such item in the workspace."),
     PolicyNotFound => (NOT_FOUND, "policy_not_found", "No such policy in the workspace."),
     KeyNotFound => (NOT_FOUND, "key_not_found", "No such key in the workspace."),
+    AuditNotFound => (NOT_FOUND, "audit_not_found", "No such audit in the workspace."),
     MethodNotAllowed => (METHOD_NOT_ALLOWED, "method_not_allowed", "The endpoint exists but not with this method."),
     LeaseNotHeld => (CONFLICT, "lease_not_held", "The decision's lease is not the item's current lease."),
     LeaseExpired => (CONFLICT, "lease_expired", "The decision's lease has expired."),
@@ -69,7 +71,9 @@ error_codes! {
     SendBackOutsideConfirmation => (UNPROCESSABLE_ENTITY, "send_back_outside_confirmation", "send_back is only for confirming a second person's approval."),
     IdempotencyKeyReused => (UNPROCESSABLE_ENTITY, "idempotency_key_reused", "The Idempotency-Key was used for a different request."),
     BatchTooLarge => (UNPROCESSABLE_ENTITY, "batch_too_large", "The batch has too many items or none."),
+    RateLimited => (TOO_MANY_REQUESTS, "rate_limited", "The key sent more requests than its rate limit; retry after the Retry-After header's seconds."),
     Unavailable => (SERVICE_UNAVAILABLE, "unavailable", "The database is unreachable or busy; retry later."),
+    StorageFull => (INSUFFICIENT_STORAGE, "storage_full", "The disk holding the database is full; nothing was written. Retry once an operator has freed space."),
     Internal => (INTERNAL_SERVER_ERROR, "internal", "An unexpected server failure; it is logged."),
 }
 
@@ -80,6 +84,8 @@ pub struct ApiError {
     pub code: ErrorCode,
     /// For people: what was wrong and how to fix it.
     pub message: String,
+    /// Seconds after which a retry may succeed, sent as `Retry-After`.
+    pub retry_after: Option<u64>,
 }
 
 /// The body of every error response.
@@ -104,6 +110,19 @@ impl ApiError {
         Self {
             code,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 429 for a key over its rate limit, retryable after `wait`.
+    pub fn rate_limited(wait: std::time::Duration) -> Self {
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        Self {
+            retry_after: Some(seconds.max(1)),
+            ..Self::new(
+                ErrorCode::RateLimited,
+                "this key is over its rate limit; slow down and retry after the Retry-After seconds",
+            )
         }
     }
 
@@ -121,6 +140,11 @@ impl IntoResponse for ApiError {
         if self.code.status().is_server_error() {
             tracing::error!(code = self.code.as_str(), message = %self.message, "request failed");
         }
+        let retry_after = match self.code {
+            ErrorCode::Unavailable => Some(self.retry_after.unwrap_or(1)),
+            ErrorCode::StorageFull => Some(self.retry_after.unwrap_or(30)),
+            _ => self.retry_after,
+        };
         let body = ErrorBody {
             error: ErrorDetail {
                 code: self.code.as_str().to_owned(),
@@ -128,18 +152,15 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (self.code.status(), axum::Json(body)).into_response();
-        match self.code {
-            ErrorCode::Unauthenticated => {
-                response
-                    .headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            }
-            ErrorCode::Unavailable => {
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            }
-            _ => {}
+        if self.code == ErrorCode::Unauthenticated {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }
@@ -176,6 +197,9 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound("key") => {
                 Self::new(ErrorCode::KeyNotFound, "no such key in your workspace")
             }
+            StoreError::NotFound("audit") => {
+                Self::new(ErrorCode::AuditNotFound, "no such audit in your workspace")
+            }
             StoreError::NotFound(what) => {
                 Self::new(ErrorCode::RouteNotFound, format!("no such {what}"))
             }
@@ -192,6 +216,13 @@ impl From<StoreError> for ApiError {
                 Self::new(
                     ErrorCode::Unavailable,
                     "the database is unavailable; retry shortly",
+                )
+            }
+            StoreError::Full(m) => {
+                tracing::error!(error = %m, "the database disk is full; writes fail until space is freed");
+                Self::new(
+                    ErrorCode::StorageFull,
+                    "the server's disk is full, so nothing was written; retry once space is freed",
                 )
             }
             StoreError::Internal(m) => {
@@ -215,7 +246,10 @@ mod tests {
                     .chars()
                     .all(|c| c.is_ascii_lowercase() || c == '_')
             );
-            let server = matches!(code, ErrorCode::Internal | ErrorCode::Unavailable);
+            let server = matches!(
+                code,
+                ErrorCode::Internal | ErrorCode::Unavailable | ErrorCode::StorageFull
+            );
             assert_eq!(code.status().is_server_error(), server, "{}", code.as_str());
         }
     }

@@ -89,11 +89,17 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
+/// Deepest nesting of arrays and objects a body may have. Loopgate's own documents nest four or
+/// five levels; the limit leaves room for an agent's payload and metadata while keeping a
+/// hostile body from costing deep recursion anywhere downstream.
+pub const MAX_JSON_DEPTH: usize = 32;
+
 /// Parses JSON, naming the offending field: a body that is not JSON at all is 400, well-formed
-/// JSON with a wrong field is 422.
+/// JSON with a wrong field is 422, JSON nested deeper than [`MAX_JSON_DEPTH`] is 400.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     // Syntax first, so that a truncated body is reported as such and not as a missing field.
     serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map_err(|e| json_error(".", &e))?;
+    check_depth(bytes)?;
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -130,6 +136,40 @@ fn json_error(path: &str, e: &serde_json::Error) -> ApiError {
             ApiError::new(ErrorCode::InvalidRequest, message)
         }
     }
+}
+
+/// Refuses well-formed JSON nested deeper than [`MAX_JSON_DEPTH`]. Brackets inside strings do
+/// not count; the body has already parsed, so strings and escapes are well-formed.
+fn check_depth(bytes: &[u8]) -> Result<(), ApiError> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in bytes {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_JSON_DEPTH {
+                    return Err(ApiError::new(
+                        ErrorCode::JsonTooDeep,
+                        format!(
+                            "the body nests arrays and objects more than {MAX_JSON_DEPTH} levels deep; flatten it"
+                        ),
+                    ));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// serde_json appends "at line 1 column 42"; the field path says more.
@@ -219,7 +259,12 @@ impl FromRequestParts<AppState> for Auth {
                 )
             })?;
         match state.store().principal_by_key(keys::hash(secret)).await? {
-            Some(principal) => Ok(Auth(principal)),
+            Some(principal) => {
+                state
+                    .check_rate(&principal.id)
+                    .map_err(ApiError::rate_limited)?;
+                Ok(Auth(principal))
+            }
             None => Err(ApiError::new(
                 ErrorCode::Unauthenticated,
                 "unknown or revoked API key",
@@ -256,5 +301,21 @@ mod tests {
         assert_eq!(e.code, ErrorCode::MalformedJson);
         let e = parse_json::<Outer>(br#"{"other": "#).unwrap_err();
         assert_eq!(e.code, ErrorCode::MalformedJson, "{}", e.message);
+    }
+
+    #[test]
+    fn nesting_beyond_the_limit_is_refused_and_brackets_in_strings_do_not_count() {
+        let nested =
+            |levels: usize| format!("{}1{}", "[".repeat(levels), "]".repeat(levels)).into_bytes();
+        assert!(parse_json::<serde_json::Value>(&nested(MAX_JSON_DEPTH)).is_ok());
+        let e = parse_json::<serde_json::Value>(&nested(MAX_JSON_DEPTH + 1)).unwrap_err();
+        assert_eq!(e.code, ErrorCode::JsonTooDeep);
+        assert!(e.message.contains("32"), "{}", e.message);
+        let brackets = format!(
+            r#"{{"text": "{} \" {}"}}"#,
+            "[{".repeat(100),
+            "[".repeat(100)
+        );
+        assert!(parse_json::<serde_json::Value>(brackets.as_bytes()).is_ok());
     }
 }

@@ -2,10 +2,13 @@
 //! watchers. Nothing here is needed for correctness across servers: all state that matters is in
 //! the store.
 
+use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use chrono::Duration;
-use loopgate_core::Clock;
+use governor::clock::{Clock as _, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
+use loopgate_core::{Clock, PrincipalId};
 use loopgate_store::Store;
 
 use crate::watch::Watchers;
@@ -29,6 +32,27 @@ pub struct Settings {
     pub secure_cookies: bool,
     /// Seed of audit sampling; random when absent. Tests fix it to check the rate.
     pub audit_seed: Option<u64>,
+    /// Requests each API key may send; `None` for no limit.
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// A per-key request rate: `burst` requests at once, refilled at `per_second`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Sustained requests per second.
+    pub per_second: NonZeroU32,
+    /// Requests a key may send at once after a quiet spell.
+    pub burst: NonZeroU32,
+}
+
+impl Default for RateLimit {
+    /// Far above what one agent or reviewer sends; it stops a runaway client, not a busy one.
+    fn default() -> Self {
+        Self {
+            per_second: NonZeroU32::new(2_000).expect("non-zero"),
+            burst: NonZeroU32::new(20_000).expect("non-zero"),
+        }
+    }
 }
 
 impl Default for Settings {
@@ -42,6 +66,7 @@ impl Default for Settings {
             max_page: 500,
             secure_cookies: false,
             audit_seed: None,
+            rate_limit: Some(RateLimit::default()),
         }
     }
 }
@@ -60,6 +85,7 @@ struct Inner {
     watchers: Watchers,
     audit_dice: std::sync::Mutex<rand::rngs::StdRng>,
     models: crate::model::Models,
+    limiter: Option<DefaultKeyedRateLimiter<PrincipalId>>,
 }
 
 impl AppState {
@@ -72,8 +98,12 @@ impl AppState {
             Some(seed) => rand::rngs::StdRng::seed_from_u64(seed),
             None => rand::rngs::StdRng::from_rng(&mut rand::rng()),
         });
+        let limiter = settings.rate_limit.map(|r| {
+            DefaultKeyedRateLimiter::keyed(Quota::per_second(r.per_second).allow_burst(r.burst))
+        });
         Self {
             inner: Arc::new(Inner {
+                limiter,
                 store,
                 clock,
                 settings,
@@ -115,6 +145,18 @@ impl AppState {
                 .expect("audit dice mutex poisoned")
                 .random::<f64>()
                 < rate
+    }
+
+    /// Counts a request of `key` against its rate limit; how long to wait when it is over.
+    /// Limits are per server: with several servers behind a balancer a key may send each its
+    /// own rate.
+    pub fn check_rate(&self, key: &PrincipalId) -> Result<(), std::time::Duration> {
+        match &self.inner.limiter {
+            Some(limiter) => limiter
+                .check_key(key)
+                .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now())),
+            None => Ok(()),
+        }
     }
 
     /// The gateway's own models.

@@ -1443,7 +1443,7 @@ async fn an_audit_verdict_needs_the_current_lease_and_a_refused_one_records_noth
         json!({"lease_id": second["lease_id"], "escaped": false}),
     )
     .await
-    .expect_error(404, "route_not_found");
+    .expect_error(404, "audit_not_found");
     app.post(
         &verdict_path,
         &sam,

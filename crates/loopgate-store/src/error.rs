@@ -22,6 +22,10 @@ pub enum StoreError {
     /// The write contradicts what is stored; nothing was written.
     #[error("{0}")]
     Conflict(String),
+    /// The disk holding the database is full: nothing was written, and writes fail until an
+    /// operator frees space. Reads still work.
+    #[error("database disk full: {0}")]
+    Full(String),
     /// The database cannot be reached or is busy; retrying later may succeed.
     #[error("database unavailable: {0}")]
     Unavailable(String),
@@ -34,9 +38,10 @@ impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         use rusqlite::ErrorCode::*;
         match e.sqlite_error_code() {
-            Some(
-                DatabaseBusy | DatabaseLocked | CannotOpen | DiskFull | ReadOnly | SystemIoFailure,
-            ) => StoreError::Unavailable(e.to_string()),
+            Some(DiskFull) => StoreError::Full(e.to_string()),
+            Some(DatabaseBusy | DatabaseLocked | CannotOpen | ReadOnly | SystemIoFailure) => {
+                StoreError::Unavailable(e.to_string())
+            }
             _ => StoreError::Internal(e.to_string()),
         }
     }
@@ -56,7 +61,9 @@ impl From<serde_json::Error> for StoreError {
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
-        if is_unavailable(&e) {
+        if matches!(&e, sqlx::Error::Database(db) if db.code().as_deref() == Some("53100")) {
+            StoreError::Full(e.to_string())
+        } else if is_unavailable(&e) {
             StoreError::Unavailable(e.to_string())
         } else {
             StoreError::Internal(e.to_string())

@@ -31,6 +31,11 @@ pub struct Config {
     /// Admin key registered on an empty store, so scripts can start from nothing
     /// (`LOOPGATE_BOOTSTRAP_ADMIN_KEY`).
     pub bootstrap_admin_key: Option<SecretString>,
+    /// Requests per second each API key may sustain, 0 for no limit
+    /// (`LOOPGATE_RATE_LIMIT_PER_SECOND`).
+    pub rate_limit_per_second: u32,
+    /// Requests each API key may send at once after a quiet spell (`LOOPGATE_RATE_LIMIT_BURST`).
+    pub rate_limit_burst: u32,
 }
 
 #[derive(Serialize)]
@@ -40,6 +45,8 @@ struct Defaults {
     lease_seconds: u32,
     lease_sweep_seconds: u32,
     refit_seconds: u32,
+    rate_limit_per_second: u32,
+    rate_limit_burst: u32,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -48,6 +55,8 @@ const DEFAULTS: Defaults = Defaults {
     lease_seconds: 300,
     lease_sweep_seconds: 1,
     refit_seconds: 60,
+    rate_limit_per_second: 2_000,
+    rate_limit_burst: 20_000,
 };
 
 /// Values given on the command line; `None` leaves the lower layers' value.
@@ -96,7 +105,19 @@ impl Config {
             config.lease_sweep_seconds > 0,
             "lease_sweep_seconds must be at least 1"
         );
+        anyhow::ensure!(
+            config.rate_limit_per_second == 0 || config.rate_limit_burst > 0,
+            "rate_limit_burst must be at least 1 (or set rate_limit_per_second = 0 for no limit)"
+        );
         Ok(config)
+    }
+
+    /// The per-key rate limit, `None` when switched off.
+    pub fn rate_limit(&self) -> Option<loopgate_server::state::RateLimit> {
+        Some(loopgate_server::state::RateLimit {
+            per_second: std::num::NonZeroU32::new(self.rate_limit_per_second)?,
+            burst: std::num::NonZeroU32::new(self.rate_limit_burst)?,
+        })
     }
 }
 

@@ -456,6 +456,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
     let settings = Settings {
         default_lease: chrono::Duration::seconds(i64::from(config.lease_seconds)),
+        rate_limit: config.rate_limit(),
         ..Settings::default()
     };
     let state = AppState::new(store, clock, settings);

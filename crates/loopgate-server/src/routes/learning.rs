@@ -572,7 +572,7 @@ pub async fn audit_verdict(
         .await
         .map_err(|e| match e {
             loopgate_store::StoreError::NotFound(_) => ApiError::new(
-                ErrorCode::RouteNotFound,
+                ErrorCode::AuditNotFound,
                 format!("no audit {id} in your workspace"),
             ),
             loopgate_store::StoreError::Conflict(m) => ApiError::new(ErrorCode::LeaseNotHeld, m),

@@ -110,6 +110,12 @@ impl IntoResponse for WebError {
                 "Database unavailable",
                 "The database cannot be reached right now; try again shortly.".to_owned(),
             ),
+            WebError::Store(StoreError::Full(_)) => (
+                StatusCode::INSUFFICIENT_STORAGE,
+                "Disk full",
+                "The server's disk is full, so nothing was saved; try again once space is freed."
+                    .to_owned(),
+            ),
             WebError::Store(e) => {
                 tracing::error!(error = %e, "workspace page failed");
                 (

@@ -149,6 +149,13 @@ impl Server {
         panic!("serve did not become ready: {}", self.log());
     }
 
+    /// Kills the process with SIGKILL, as a crash or the OOM killer would: no shutdown code
+    /// runs.
+    pub fn kill_9(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("the process is reaped");
+    }
+
     /// What the server logged.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
