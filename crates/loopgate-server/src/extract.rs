@@ -29,7 +29,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
 }
 
 impl JsonBody {
-    /// Parses the body; an empty body is malformed.
+    /// Parses the body, which must be a JSON object; an empty body is malformed.
     pub fn parse<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
         if self.0.iter().all(u8::is_ascii_whitespace) {
             return Err(ApiError::new(
@@ -37,16 +37,30 @@ impl JsonBody {
                 "the body is empty; send a JSON object",
             ));
         }
-        parse_json(&self.0)
+        self.parse_object()
     }
 
-    /// Parses the body; an empty body gives `T::default()`.
+    /// Parses the body, which must be a JSON object; an empty body gives `T::default()`.
     pub fn parse_or_default<T: DeserializeOwned + Default>(&self) -> Result<T, ApiError> {
         if self.0.iter().all(u8::is_ascii_whitespace) {
             Ok(T::default())
         } else {
-            parse_json(&self.0)
+            self.parse_object()
         }
+    }
+
+    /// Every request body is an object; serde would otherwise take `[]` for a struct whose
+    /// fields all have defaults.
+    fn parse_object<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        if self.0.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            // Malformed JSON is still reported as such.
+            parse_json::<serde::de::IgnoredAny>(&self.0)?;
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                "the body must be a JSON object",
+            ));
+        }
+        parse_json(&self.0)
     }
 }
 

@@ -458,7 +458,8 @@ pub async fn monitor_audit(
 pub struct CalibrationReport {
     /// `platt`, or `none` while too few outcomes.
     pub calibrator: String,
-    /// Platt's slope and intercept on the raw confidence.
+    /// Platt's slope and intercept on the raw confidence, as `[a, b]`.
+    #[schema(value_type = Option<Vec<f64>>)]
     pub parameters: Option<(f64, f64)>,
     /// Labelled outcomes.
     pub outcomes: usize,

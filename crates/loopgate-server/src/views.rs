@@ -7,6 +7,8 @@ use loopgate_core::{Item, ItemId, PolicyName, PolicySpec, Principal, Review, Sta
 use loopgate_store::{HistoryEntry, KeyRecord, StoredPolicy};
 use serde::Serialize;
 use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
 
 /// An item as the API shows it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -81,7 +83,7 @@ impl From<HistoryEntry> for HistoryView {
 }
 
 /// A policy with its version.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize)]
 pub struct PolicyView {
     /// The policy's settings, defaults filled in.
     #[serde(flatten)]
@@ -90,6 +92,46 @@ pub struct PolicyView {
     pub version: u32,
     /// When this version was stored.
     pub updated_at: DateTime<Utc>,
+}
+
+// By hand: the derived schema would flatten `PolicySpec`, which refuses unknown fields as a
+// request body, so `version` and `updated_at` would break it. This is its properties plus those.
+impl utoipa::PartialSchema for PolicyView {
+    fn schema() -> RefOr<Schema> {
+        let mut schema = <PolicySpec as utoipa::PartialSchema>::schema();
+        if let RefOr::T(Schema::Object(object)) = &mut schema {
+            object.additional_properties = None;
+            object.description = Some("A policy with its version, defaults filled in.".into());
+            object.properties.insert(
+                "version".into(),
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int32)))
+                    .description(Some(
+                        "1 for the first version, incremented on each replacement.",
+                    ))
+                    .into(),
+            );
+            object.properties.insert(
+                "updated_at".into(),
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+                    .description(Some("When this version was stored."))
+                    .into(),
+            );
+            object
+                .required
+                .extend(["version".into(), "updated_at".into()]);
+        }
+        schema
+    }
+}
+
+impl ToSchema for PolicyView {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        <PolicySpec as ToSchema>::schemas(schemas);
+    }
 }
 
 impl From<StoredPolicy> for PolicyView {

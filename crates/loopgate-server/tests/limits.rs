@@ -126,3 +126,27 @@ async fn bodies_nested_deeper_than_32_levels_are_400_and_change_nothing() {
         .clone();
     assert_eq!(item["status"], "queued");
 }
+
+#[tokio::test]
+async fn bodies_that_are_not_json_objects_are_422_even_where_every_field_is_optional() {
+    let app = TestApp::spawn().await;
+    app.put_policy(json!({})).await;
+    let agent = app.agent("bot").await;
+    let reviewer = app.reviewer("rita", &["triage"]).await;
+    app.submit(&agent, submission(0.5, json!({}))).await;
+    let before = app.stored_state().await;
+
+    // `[]` would otherwise be a claim with no filters, and take the item.
+    for body in [json!([]), json!([[], []]), json!("claim"), json!(7)] {
+        let message = app
+            .post("/v1/reviews/claim", &reviewer, body.clone())
+            .await
+            .expect_error(422, "invalid_request");
+        assert!(message.contains("JSON object"), "{body}: {message}");
+    }
+    assert_eq!(app.stored_state().await, before);
+    assert!(
+        app.claim(&reviewer, None).await.is_some(),
+        "the item still waits"
+    );
+}
