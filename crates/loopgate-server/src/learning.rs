@@ -57,6 +57,25 @@ pub struct PolicyState {
     /// were made with).
     #[serde(default)]
     pub scored: Option<String>,
+    /// The last [`HISTORY`] changes of the thresholds in force, oldest first.
+    #[serde(default)]
+    pub history: Vec<ThresholdChange>,
+}
+
+/// Threshold changes a policy's state remembers (the audit trail keeps all of them).
+pub const HISTORY: usize = 20;
+
+/// A change of the thresholds in force, made by a refit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ThresholdChange {
+    /// When the refit stored it.
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// The approve threshold from then on (calibrated confidence); none when absent.
+    pub approve_at: Option<Probability>,
+    /// The reject threshold from then on; none when absent.
+    pub reject_below: Option<Probability>,
+    /// Labelled outcomes the refit certified on.
+    pub outcomes: usize,
 }
 
 /// Certified thresholds.
@@ -284,6 +303,7 @@ pub async fn refit(
         monitor: None,
         intent_monitors: Default::default(),
         scored: Some(if out_of_fold { "out_of_fold" } else { "live" }.to_owned()),
+        history: Vec::new(),
     };
     let both = calibration.iter().any(|o| o.correct) && calibration.iter().any(|o| !o.correct);
     if calibration.len() >= MIN_CALIBRATION_OUTCOMES && both {
@@ -341,6 +361,7 @@ pub async fn refit(
                 let mut state = fitted;
                 state.monitor = stored.monitor.clone();
                 state.intent_monitors = stored.intent_monitors.clone();
+                state.history = stored.history.clone();
                 // A change is judged against the state as stored now, not as read before the
                 // refit: when several servers refit at once, only the first to store a change
                 // audits it.
@@ -348,6 +369,16 @@ pub async fn refit(
                 let is = state.thresholds(&audited);
                 let changed =
                     was.approve_at != is.approve_at || was.reject_below != is.reject_below;
+                if changed {
+                    state.history.push(ThresholdChange {
+                        at: now,
+                        approve_at: is.approve_at,
+                        reject_below: is.reject_below,
+                        outcomes: state.outcomes,
+                    });
+                    let excess = state.history.len().saturating_sub(HISTORY);
+                    state.history.drain(..excess);
+                }
                 let event = changed.then(|| AuditEvent {
                     item_id: None,
                     actor: AuditActor::system("refit"),

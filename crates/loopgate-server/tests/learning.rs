@@ -382,6 +382,17 @@ async fn shadow_policy_learns_from_people_certifies_an_approve_threshold_and_goe
     // A refit that changes nothing records nothing.
     refit(&app, &lead).await;
     assert_eq!(entries(&app, "thresholds_changed").await.len(), 1);
+    // The policy's state keeps the change for the lead's view, with when and on what.
+    let history = policy_get(&app, "learning").await["state"]["history"].clone();
+    assert_eq!(history.as_array().map(Vec::len), Some(1), "{history:#}");
+    assert_eq!(history[0]["approve_at"], certified["approve_at"]);
+    assert_eq!(history[0]["outcomes"], cases.len());
+    let at = history[0]["at"].as_str().expect("a time");
+    assert_eq!(
+        chrono::DateTime::parse_from_rfc3339(at).expect("RFC 3339"),
+        app.now(),
+        "the refit that changed them"
+    );
 
     // Still in shadow: even a proposal in the approve band goes to people.
     let shadowed = app.submit(&agent, numbered(POLICY, 0.99, 10_000)).await;

@@ -1029,6 +1029,8 @@ pub async fn audit(
 struct PolicyRow {
     in_force: String,
     learned: String,
+    /// The latest threshold changes, newest first.
+    history: Vec<String>,
     name: String,
     version: u32,
     kind: String,
@@ -1197,6 +1199,22 @@ pub async fn lead(
                             e.upper * 100.0
                         )),
                     ),
+                    history: learned
+                        .0
+                        .history
+                        .iter()
+                        .rev()
+                        .take(3)
+                        .map(|c| {
+                            format!(
+                                "{} U {} · L {} on {} outcomes",
+                                c.at.format("%Y-%m-%d %H:%M"),
+                                show(c.approve_at),
+                                show(c.reject_below),
+                                c.outcomes
+                            )
+                        })
+                        .collect(),
                     name: sp.policy.name.to_string(),
                     version: sp.version,
                     kind: sp.policy.kind.to_string(),
