@@ -185,12 +185,19 @@ python3 scripts/peer/compare.py --tasks "$n" --workers "$k" \
     --lg-url "http://127.0.0.1:$lg_port" --lg-admin-key "$lg_key" --lg-pid "$lg_pid" \
     --lg-version "$lg_version" --out "$out" ${PEER_ARGS:-} || status=$?
 
-if grep -q ' 500 \|Traceback\|Internal Server Error' "$ls_log"; then
-    echo "note: Label Studio's log has errors ($ls_log; PEER_KEEP=1 keeps it)" >&2
+# The servers' errors, counted by message, beside the report.
+summarise_errors() {
+    grep -E "$2" "$1" | sed -E 's/^\[[^]]*\] //; s/[0-9a-f]{8}-[0-9a-f-]{27} //; s/([=: ])[0-9]+/\1N/g' | cut -c1-200 | sort | uniq -c | sort -rn
+}
+summarise_errors "$ls_log" '\[ERROR\]|Error: ' >"$out/label-studio-errors.txt" || true
+summarise_errors "$lg_log" 'ERROR|panick' >"$out/loopgate-errors.txt" || true
+if [[ -s $out/label-studio-errors.txt ]]; then
+    echo "Label Studio logged errors (counted in $out/label-studio-errors.txt):" >&2
+    head -5 "$out/label-studio-errors.txt" >&2
 fi
-if grep -qi 'panic\|ERROR' "$lg_log"; then
-    echo "note: Loopgate's log has errors:" >&2
-    grep -i 'panic\|ERROR' "$lg_log" | head -20 >&2
+if [[ -s $out/loopgate-errors.txt ]]; then
+    echo "Loopgate logged errors (counted in $out/loopgate-errors.txt):" >&2
+    head -20 "$out/loopgate-errors.txt" >&2
 fi
 echo "whole run: $(($(date +%s) - run_started)) s; reports: $out/report.md, $out/report.json" >&2
 exit $status
