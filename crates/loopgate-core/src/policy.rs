@@ -57,6 +57,12 @@ pub struct PolicySpec {
     pub description: Option<String>,
 }
 
+/// The strictest target escape rate a policy may set: certifying it takes about 30,000
+/// labelled outcomes above a threshold (the learning crate's `MIN_ALPHA`).
+pub const MIN_TARGET_ESCAPE: f64 = 1e-4;
+/// The highest confidence a policy's target may ask for (the learning crate's `1 - MIN_DELTA`).
+pub const MAX_CONFIDENCE: f64 = 0.9999;
+
 /// Confidence thresholds, in one of two forms: fixed probabilities
 /// (`0 <= reject_below <= approve_at <= 1`), or a target escape rate from which Loopgate derives
 /// them by Learn-then-Test on the policy's labelled outcomes (`target_escape`, `confidence`).
@@ -105,18 +111,23 @@ impl Thresholds {
             },
             (false, true) => {
                 match self.target_escape {
-                    Some(a) if a.get() > 0.0 && a.get() <= 0.5 => {}
+                    Some(a) if (MIN_TARGET_ESCAPE..=0.5).contains(&a.get()) => {}
                     Some(a) => problems.push(format!(
-                        "thresholds.target_escape must be in (0, 0.5], got {a}"
+                        "thresholds.target_escape must be in [{MIN_TARGET_ESCAPE}, 0.5], got {} \
+                         (a target of 0.0001 already needs about 30,000 labelled outcomes)",
+                        a.get()
                     )),
                     None => problems.push(
                         "thresholds: a target needs target_escape (confidence is optional)".to_owned(),
                     ),
                 }
                 match self.confidence {
-                    Some(c) if c.get() <= 0.0 || c.get() >= 1.0 => problems.push(format!(
-                        "thresholds.confidence must be strictly between 0 and 1, got {c}"
-                    )),
+                    Some(c) if !(0.5..=MAX_CONFIDENCE).contains(&c.get()) => {
+                        problems.push(format!(
+                            "thresholds.confidence must be in [0.5, {MAX_CONFIDENCE}], got {}",
+                            c.get()
+                        ))
+                    }
                     Some(_) => {}
                     None => self.confidence = Probability::new(0.95),
                 }
@@ -555,6 +566,16 @@ mod tests {
         assert!(base(json!({})).is_err());
         assert!(base(json!({"target_escape": 0.7})).is_err());
         assert!(base(json!({"target_escape": 0.01, "confidence": 1.0})).is_err());
+        // Targets that no amount of labels could certify in practice (and whose sample sizes
+        // would take forever to compute) are refused, naming the bound.
+        let strict = base(json!({"target_escape": 1e-9})).unwrap_err();
+        assert!(
+            strict.iter().any(|p| p.contains("[0.0001, 0.5]")),
+            "{strict:?}"
+        );
+        assert!(base(json!({"target_escape": 0.01, "confidence": 0.999999})).is_err());
+        assert!(base(json!({"target_escape": 0.01, "confidence": 0.3})).is_err());
+        assert!(base(json!({"target_escape": 0.0001, "confidence": 0.9999})).is_ok());
     }
 
     #[test]

@@ -35,6 +35,12 @@ pub struct Outcome {
     pub correct: bool,
 }
 
+/// The smallest tolerated error rate a [`RiskTarget`] accepts: certifying it needs about
+/// 30,000 labelled items above a threshold.
+pub const MIN_ALPHA: f64 = 1e-4;
+/// The smallest failure probability a [`RiskTarget`] accepts (confidence 99.99%).
+pub const MIN_DELTA: f64 = 1e-4;
+
 /// A validated risk target: tolerated error rate `alpha` at confidence `1 - delta`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct RiskTarget {
@@ -48,6 +54,20 @@ impl RiskTarget {
     pub fn new(alpha: f64, delta: f64) -> Result<Self, Error> {
         check_open_unit("alpha", alpha)?;
         check_open_unit("delta", delta)?;
+        // Below these, certifying anything takes millions of labelled items, and the sample
+        // sizes computed here would take as long to search.
+        if !(MIN_ALPHA..=0.5).contains(&alpha) {
+            return Err(Error::invalid(
+                "alpha",
+                format!("{alpha} is outside [{MIN_ALPHA}, 0.5]"),
+            ));
+        }
+        if !(MIN_DELTA..=0.5).contains(&delta) {
+            return Err(Error::invalid(
+                "delta",
+                format!("{delta} is outside [{MIN_DELTA}, 0.5]"),
+            ));
+        }
         Ok(Self { alpha, delta })
     }
 
@@ -609,6 +629,12 @@ mod tests {
         assert_eq!(RiskTarget::new(0.1, 0.05).unwrap().min_items(), 29);
         assert!(RiskTarget::new(0.0, 0.05).is_err());
         assert!(RiskTarget::new(0.1, 1.0).is_err());
+        // Targets whose sample sizes would take forever to search are refused.
+        assert!(RiskTarget::new(1e-9, 0.05).is_err());
+        assert!(RiskTarget::new(0.01, 1e-12).is_err());
+        assert!(RiskTarget::new(0.6, 0.05).is_err());
+        let strictest = RiskTarget::new(MIN_ALPHA, MIN_DELTA).unwrap();
+        assert!(strictest.start_items() >= strictest.min_items());
     }
 
     fn synthetic(n: usize) -> Vec<Outcome> {
