@@ -42,7 +42,12 @@ admin="lg_fuzz_$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 base=http://127.0.0.1:$port
 server_pid=
 cleanup() {
-    [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+    if [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null; then
+        # A graceful shutdown waits for requests in flight; a stuck one must not hang the run.
+        for _ in $(seq 1 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+    fi
     rm -rf "$work"
 }
 trap cleanup EXIT
