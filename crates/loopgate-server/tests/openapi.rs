@@ -5,7 +5,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{Body, TestApp};
+use common::{Body, TestApp, documented};
 use reqwest::Method;
 use serde_json::Value;
 
@@ -53,27 +53,6 @@ async fn document(app: &TestApp) -> Value {
         .await;
     assert_eq!(res.header("content-type"), Some("application/json"));
     res.expect(200).clone()
-}
-
-/// Every `METHOD path` the document lists.
-fn documented(doc: &Value) -> BTreeSet<(String, String)> {
-    doc["paths"]
-        .as_object()
-        .expect("paths")
-        .iter()
-        .flat_map(|(path, ops)| {
-            ops.as_object()
-                .expect("operations")
-                .keys()
-                .filter(|m| {
-                    matches!(
-                        m.as_str(),
-                        "get" | "post" | "put" | "patch" | "delete" | "head" | "options"
-                    )
-                })
-                .map(move |m| (m.to_uppercase(), path.clone()))
-        })
-        .collect()
 }
 
 #[tokio::test]

@@ -20,6 +20,8 @@ use clap::Args;
 use loopgate_sim::outcome::{Fate, PolicyResult, Reviews, summarise};
 use loopgate_sim::stream::{Dice, review, shuffled};
 use loopgate_sim::{Config, Ticket, render};
+
+use crate::simulate::LoopArgs;
 use reqwest::{Client, Method, StatusCode};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -33,27 +35,8 @@ pub struct ScenarioArgs {
     /// An admin key of the server's workspace (also `LOOPGATE_ADMIN_KEY`).
     #[arg(long, env = "LOOPGATE_ADMIN_KEY", hide_env_values = true)]
     pub admin_key: String,
-    /// CSV files with a header and columns `text,label`; repeat to stream several as one.
-    #[arg(long = "data", required = true)]
-    pub data: Vec<PathBuf>,
-    /// Target escape rate among auto-approved items.
-    #[arg(long, default_value_t = 0.01)]
-    pub target_escape: f64,
-    /// Confidence of the guarantee (1 - delta).
-    #[arg(long, default_value_t = 0.95)]
-    pub confidence: f64,
-    /// Probability a simulated reviewer is right.
-    #[arg(long, default_value_t = 0.98)]
-    pub reviewer_accuracy: f64,
-    /// Share of auto-approved items the server samples for audit.
-    #[arg(long, default_value_t = 0.05)]
-    pub audit_rate: f64,
-    /// Seed of the shuffle and the simulated people.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// Tickets between refits.
-    #[arg(long, default_value_t = 500)]
-    pub refit_every: usize,
+    #[command(flatten)]
+    pub settings: LoopArgs,
     /// Only the first N tickets of the shuffled stream.
     #[arg(long)]
     pub limit: Option<usize>,
@@ -87,19 +70,8 @@ pub struct ScenarioReport {
 
 /// Runs the scenario, writes its report, prints the table.
 pub async fn run(args: ScenarioArgs) -> anyhow::Result<()> {
-    let mut tickets = Vec::new();
-    for path in &args.data {
-        tickets.extend(crate::simulate::read_csv(path)?);
-    }
-    let config = Config {
-        target_escape: args.target_escape,
-        confidence: args.confidence,
-        reviewer_accuracy: args.reviewer_accuracy,
-        audit_rate: args.audit_rate,
-        seed: args.seed,
-        refit_every: args.refit_every,
-        ..Config::default()
-    };
+    let tickets = args.settings.tickets()?;
+    let config = args.settings.config();
     let mut stream = shuffled(&tickets, config.seed);
     if let Some(limit) = args.limit {
         stream.truncate(limit);
@@ -112,7 +84,7 @@ pub async fn run(args: ScenarioArgs) -> anyhow::Result<()> {
     let policy = args.policy.clone().unwrap_or_else(|| {
         format!(
             "banking.scenario-{}-{}",
-            args.seed,
+            args.settings.seed,
             chrono::Utc::now().timestamp()
         )
     });

@@ -7,9 +7,10 @@ use anyhow::{Context, bail};
 use clap::Args;
 use loopgate_sim::{Config, Drift, Ticket};
 
-/// Options of `loopgate simulate`.
+/// The ticket stream and the loop's settings, shared by `loopgate simulate` and
+/// `loopgate scenario`.
 #[derive(Debug, Args)]
-pub struct SimulateArgs {
+pub struct LoopArgs {
     /// CSV files with a header and columns `text,label` (a second column named `category` is
     /// accepted too). Repeat to stream several files as one.
     #[arg(long = "data", required = true)]
@@ -32,6 +33,37 @@ pub struct SimulateArgs {
     /// Items between refits of calibration and thresholds.
     #[arg(long, default_value_t = 500)]
     pub refit_every: usize,
+}
+
+impl LoopArgs {
+    /// Every ticket of every `--data` file, in order.
+    pub fn tickets(&self) -> anyhow::Result<Vec<Ticket>> {
+        let mut tickets = Vec::new();
+        for path in &self.data {
+            tickets.extend(read_csv(path)?);
+        }
+        Ok(tickets)
+    }
+
+    /// The simulator's configuration with these settings (and defaults for the rest).
+    pub fn config(&self) -> Config {
+        Config {
+            target_escape: self.target_escape,
+            confidence: self.confidence,
+            reviewer_accuracy: self.reviewer_accuracy,
+            audit_rate: self.audit_rate,
+            seed: self.seed,
+            refit_every: self.refit_every,
+            ..Config::default()
+        }
+    }
+}
+
+/// Options of `loopgate simulate`.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    #[command(flatten)]
+    pub settings: LoopArgs,
     /// First item (0-based) whose proposals drift.
     #[arg(long)]
     pub drift_at: Option<usize>,
@@ -49,22 +81,13 @@ pub struct SimulateArgs {
 
 /// Runs the simulation and writes its report; prints the Markdown table.
 pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
-    let mut tickets = Vec::new();
-    for path in &args.data {
-        tickets.extend(read_csv(path)?);
-    }
+    let tickets = args.settings.tickets()?;
     let config = Config {
-        target_escape: args.target_escape,
-        confidence: args.confidence,
-        reviewer_accuracy: args.reviewer_accuracy,
-        audit_rate: args.audit_rate,
-        seed: args.seed,
-        refit_every: args.refit_every,
         drift: args.drift_at.map(|at| Drift {
             at,
             error: args.drift_error,
         }),
-        ..Config::default()
+        ..args.settings.config()
     };
     std::fs::create_dir_all(&args.report)
         .with_context(|| format!("cannot create {}", args.report.display()))?;
@@ -74,7 +97,7 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
             ..config
         };
         let mut reports = Vec::new();
-        for seed in args.seed..args.seed + args.seeds {
+        for seed in args.settings.seed..args.settings.seed + args.seeds {
             let report = loopgate_sim::simulate(
                 &tickets,
                 &Config {

@@ -29,12 +29,6 @@ fn submission(n: usize) -> Value {
     })
 }
 
-async fn key(server: &Server, body: Value) -> String {
-    let (status, created) = server.post("/v1/keys", ADMIN, body).await;
-    assert_eq!(status, 201, "{created}");
-    created["key"].as_str().expect("a key").to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_submits_survive_kill_9_and_leases_of_the_dead_process_lapse() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -51,12 +45,15 @@ async fn acknowledged_submits_survive_kill_9_and_leases_of_the_dead_process_laps
         )
         .await;
     assert_eq!(status, 201, "{body}");
-    let agent = key(&server, json!({"name": "bot", "role": "agent"})).await;
-    let reviewer = key(
-        &server,
-        json!({"name": "rita", "role": "reviewer", "reviewer_roles": ["triage"]}),
-    )
-    .await;
+    let agent = server
+        .create_key(ADMIN, json!({"name": "bot", "role": "agent"}))
+        .await;
+    let reviewer = server
+        .create_key(
+            ADMIN,
+            json!({"name": "rita", "role": "reviewer", "reviewer_roles": ["triage"]}),
+        )
+        .await;
 
     // A reviewer holds a lease when the process dies.
     let (status, first) = server.post("/v1/items", &agent, submission(0)).await;

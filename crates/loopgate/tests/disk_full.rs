@@ -85,11 +85,9 @@ async fn a_full_disk_refuses_writes_with_507_and_recovers_when_space_is_freed() 
         )
         .await;
     assert_eq!(status, 201, "{body}");
-    let (status, created) = server
-        .post("/v1/keys", ADMIN, json!({"name": "bot", "role": "agent"}))
+    let agent = server
+        .create_key(ADMIN, json!({"name": "bot", "role": "agent"}))
         .await;
-    assert_eq!(status, 201, "{created}");
-    let agent = created["key"].as_str().expect("key").to_owned();
 
     disk.fill();
     let mut acknowledged = Vec::new();

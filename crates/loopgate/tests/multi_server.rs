@@ -30,12 +30,6 @@ fn submission(n: usize) -> Value {
     })
 }
 
-async fn key(server: &Server, body: Value) -> String {
-    let (status, created) = server.post("/v1/keys", ADMIN, body).await;
-    assert_eq!(status, 201, "{created}");
-    created["key"].as_str().expect("a key").to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_servers_on_one_database_claim_and_decide_every_item_exactly_once() {
     let Some(base) = postgres_url() else {
@@ -64,11 +58,13 @@ async fn three_servers_on_one_database_claim_and_decide_every_item_exactly_once(
     });
     let (status, body) = servers[0].post("/v1/policies", ADMIN, policy).await;
     assert_eq!(status, 201, "{body}");
-    let agent = key(&servers[1], json!({"name": "bot", "role": "agent"})).await;
+    let agent = servers[1]
+        .create_key(ADMIN, json!({"name": "bot", "role": "agent"}))
+        .await;
     let mut reviewers = Vec::new();
     for n in 0..REVIEWERS {
         let body = json!({"name": format!("reviewer-{n}"), "role": "reviewer", "reviewer_roles": ["triage"]});
-        reviewers.push(key(&servers[n % 3], body).await);
+        reviewers.push(servers[n % 3].create_key(ADMIN, body).await);
     }
 
     // A long-poll on server 1 wakes when server 2 decides its item.

@@ -11,6 +11,7 @@
 // Each test crate compiles this module on its own and uses a subset of it.
 #![allow(dead_code)]
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
@@ -661,4 +662,25 @@ impl TestApp {
         );
         (status, headers, text)
     }
+}
+
+/// Every `METHOD path` the document lists.
+pub fn documented(doc: &Value) -> BTreeSet<(String, String)> {
+    doc["paths"]
+        .as_object()
+        .expect("paths")
+        .iter()
+        .flat_map(|(path, ops)| {
+            ops.as_object()
+                .expect("operations")
+                .keys()
+                .filter(|m| {
+                    matches!(
+                        m.as_str(),
+                        "get" | "post" | "put" | "patch" | "delete" | "head" | "options"
+                    )
+                })
+                .map(move |m| (m.to_uppercase(), path.clone()))
+        })
+        .collect()
 }

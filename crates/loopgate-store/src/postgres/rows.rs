@@ -38,14 +38,13 @@ pub(super) async fn load_item(
     workspace: &WorkspaceId,
     id: ItemId,
 ) -> StoreResult<Option<Item>> {
-    let doc: Option<String> =
-        sqlx::query_scalar("SELECT doc FROM items WHERE workspace = $1 AND id = $2")
-            .bind(workspace.as_str())
-            .bind(id.to_string())
-            .fetch_optional(conn)
-            .await?;
-    doc.map(|d| serde_json::from_str(&d).map_err(StoreError::from))
-        .transpose()
+    item_by(
+        conn,
+        "SELECT doc FROM items WHERE workspace = $1 AND id = $2",
+        workspace,
+        id,
+    )
+    .await
 }
 
 /// One item by id, locked until the transaction ends: whoever changes an item holds its row, so
@@ -55,12 +54,27 @@ pub(super) async fn lock_item(
     workspace: &WorkspaceId,
     id: ItemId,
 ) -> StoreResult<Option<Item>> {
-    let doc: Option<String> =
-        sqlx::query_scalar("SELECT doc FROM items WHERE workspace = $1 AND id = $2 FOR UPDATE")
-            .bind(workspace.as_str())
-            .bind(id.to_string())
-            .fetch_optional(conn)
-            .await?;
+    item_by(
+        conn,
+        "SELECT doc FROM items WHERE workspace = $1 AND id = $2 FOR UPDATE",
+        workspace,
+        id,
+    )
+    .await
+}
+
+/// The item `sql` selects by workspace and id, parsed.
+async fn item_by(
+    conn: &mut PgConnection,
+    sql: &'static str,
+    workspace: &WorkspaceId,
+    id: ItemId,
+) -> StoreResult<Option<Item>> {
+    let doc: Option<String> = sqlx::query_scalar(sql)
+        .bind(workspace.as_str())
+        .bind(id.to_string())
+        .fetch_optional(conn)
+        .await?;
     doc.map(|d| serde_json::from_str(&d).map_err(StoreError::from))
         .transpose()
 }

@@ -194,6 +194,13 @@ impl Server {
         self.request(reqwest::Method::POST, path, key, Some(body))
             .await
     }
+
+    /// Creates a key with `admin` (`body` as `POST /v1/keys` takes it) and returns its secret.
+    pub async fn create_key(&self, admin: &str, body: Value) -> String {
+        let (status, created) = self.post("/v1/keys", admin, body).await;
+        assert_eq!(status, 201, "{created}");
+        created["key"].as_str().expect("a key").to_owned()
+    }
 }
 
 /// Whether this process runs as root (PostgreSQL's tools refuse to, so they run as `postgres`).
