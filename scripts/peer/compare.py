@@ -293,6 +293,25 @@ def run_workers(k: int, work) -> tuple[list[dict], list[BaseException]]:
     return results, errors
 
 
+def run_review(review, server_pid, k: int, work) -> list[dict]:
+    """Runs k workers of `work` under the server's timer and adds their counts and latencies
+    (next task, submit, round trip) to `review`; raises the first worker's error."""
+    with Timed(review, server_pid):
+        results, errors = run_workers(k, work)
+    if errors:
+        raise errors[0]
+    for r in results:
+        review.ops += r["done"]
+        review.errors += r["errors"]
+        for s in r["fetch"]:
+            review.add("next task", s)
+        for s in r["submit"]:
+            review.add("submit annotation", s)
+        for s in r["trips"]:
+            review.add("round trip", s)
+    return results
+
+
 def label_config(labels: list[str]) -> str:
     choices = "\n".join(f'    <Choice value="{label}"/>' for label in labels)
     return (
@@ -371,20 +390,8 @@ def run_label_studio(args, tickets: list[Ticket], labels: list[str]) -> dict:
         client.close()
         return {"done": done, "fetch": fetch, "submit": submit, "trips": trips, "tasks": tasks, "errors": client.errors}
 
-    with Timed(review, args.ls_pid):
-        started = time.perf_counter()
-        results, errors = run_workers(args.workers, worker)
-    if errors:
-        raise errors[0]
-    for r in results:
-        review.ops += r["done"]
-        review.errors += r["errors"]
-        for s in r["fetch"]:
-            review.add("next task", s)
-        for s in r["submit"]:
-            review.add("submit annotation", s)
-        for s in r["trips"]:
-            review.add("round trip", s)
+    started = time.perf_counter()
+    results = run_review(review, args.ls_pid, args.workers, worker)
 
     # Checks: every task annotated exactly once.
     submitted = [task for r in results for task in r["tasks"]]
@@ -513,20 +520,8 @@ def run_loopgate(args, tickets: list[Ticket], labels: list[str]) -> dict:
             "errors": client.errors,
         }
 
-    with Timed(review, args.lg_pid):
-        started = time.perf_counter()
-        results, errors = run_workers(args.workers, worker)
-    if errors:
-        raise errors[0]
-    for r in results:
-        review.ops += r["done"]
-        review.errors += r["errors"]
-        for s in r["fetch"]:
-            review.add("next task", s)
-        for s in r["submit"]:
-            review.add("submit annotation", s)
-        for s in r["trips"]:
-            review.add("round trip", s)
+    started = time.perf_counter()
+    results = run_review(review, args.lg_pid, args.workers, worker)
 
     # Checks: every item decided, exactly once, none left waiting.
     decided = [i for r in results for i in r["items"]]
