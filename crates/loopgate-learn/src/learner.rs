@@ -51,7 +51,7 @@ impl Default for LearnerConfig {
     fn default() -> Self {
         Self {
             folds: 5,
-            replay: 4,
+            replay: 8,
             seed: 0,
             classifier: ClassifierConfig::default(),
             novelty: NoveltyConfig::default(),

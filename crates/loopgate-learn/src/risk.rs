@@ -9,6 +9,12 @@
 //!
 //! For each threshold `t` the null hypothesis "the error rate above `t` exceeds `alpha`" has the
 //! exact binomial p-value `P(Bin(n_t, alpha) <= k_t)` (`n_t` items above, `k_t` of them wrong).
+//! That bounds the error rate of the traffic; what a customer sees is the rate *delivered* on
+//! the items actually automated, which carries the luck of their draw on top. So each threshold
+//! must also pass "more than `alpha` of the next `n_t` automated items are wrong", whose exact
+//! p-value under exchangeability is hypergeometric ([`delivered_p_value`]); a threshold's
+//! p-value is the larger of the two. At `alpha` = 1% and 3,500 labelled items this admits 22
+//! errors where the traffic bound alone admits 25: the price of promising what is delivered.
 //! Thresholds are tested in a sequence fixed before looking at the labels (fixed-sequence
 //! testing), strictest first; we stop at the first p-value above `delta`, and the loosest
 //! threshold rejected before stopping is certified. Fixed-sequence testing controls the
@@ -256,6 +262,84 @@ pub fn binomial_cdf(k: u64, n: u64, p: f64) -> f64 {
     binomial_cdf_ln(k, n, p).exp()
 }
 
+/// `ln C(n, k)`.
+fn ln_choose(n: u64, k: u64) -> f64 {
+    ln_gamma(n as f64 + 1.0) - ln_gamma(k as f64 + 1.0) - ln_gamma((n - k) as f64 + 1.0)
+}
+
+/// `ln P(X <= k)` for `X ~ Hypergeometric(population, successes, draws)`: the number of
+/// successes among `draws` items drawn without replacement from `population` items of which
+/// `successes` are successes. Summed in log space from `k` away from the mode, like
+/// [`binomial_cdf_ln`]. `successes` and `draws` are clamped to `population`.
+pub fn hypergeometric_cdf_ln(k: u64, population: u64, successes: u64, draws: u64) -> f64 {
+    let (n_all, big_k) = (population, successes.min(population));
+    let n = draws.min(population);
+    let lo = (n + big_k).saturating_sub(n_all);
+    let hi = big_k.min(n);
+    if k >= hi {
+        return 0.0;
+    }
+    if k < lo {
+        return f64::NEG_INFINITY;
+    }
+    let ln_pmf =
+        |x: u64| ln_choose(big_k, x) + ln_choose(n_all - big_k, n - x) - ln_choose(n_all, n);
+    let mode = ((n + 1) as f64 * (big_k + 1) as f64 / (n_all + 2) as f64).floor() as u64;
+    // The ratio of consecutive terms, pmf(x + 1) / pmf(x), in log space.
+    let ln_up = |x: u64| {
+        ((big_k - x) as f64).ln() + ((n - x) as f64).ln()
+            - ((x + 1) as f64).ln()
+            - ((n_all - big_k - n + x + 1) as f64).ln()
+    };
+    let (start, up) = if k < mode { (k, false) } else { (k + 1, true) };
+    let first = ln_pmf(start);
+    let (mut sum, mut term, mut x) = (1.0f64, 0.0f64, start);
+    loop {
+        if up {
+            if x >= hi {
+                break;
+            }
+            term += ln_up(x);
+            x += 1;
+        } else {
+            if x <= lo {
+                break;
+            }
+            term -= ln_up(x - 1);
+            x -= 1;
+        }
+        let t = term.exp();
+        sum += t;
+        if t < sum * 1e-20 {
+            break;
+        }
+    }
+    let tail = first + sum.ln();
+    if up { (-tail.exp()).ln_1p() } else { tail }
+}
+
+/// The p-value of "the error rate among the next `horizon` automated items exceeds `alpha`",
+/// given `errors` among `items` labelled ones above the same threshold, when the labelled and
+/// the future items are exchangeable (drawn alike from the same traffic).
+///
+/// The future holds more than `alpha` errors per item when it holds at least
+/// `x0 = floor(alpha * horizon) + 1`; of `items + horizon` exchangeable items with `K` errors
+/// in all, the labelled ones are a draw without replacement, so their error count is
+/// hypergeometric, and the chance of seeing `errors` or fewer is largest at
+/// `K = errors + x0`. Unlike the Clopper–Pearson p-value, which bounds the error *rate* of the
+/// traffic, this one also accounts for the luck of the draw of the items actually automated:
+/// what a customer sees is the delivered rate.
+pub fn delivered_p_value(errors: u64, items: u64, horizon: u64, alpha: f64) -> f64 {
+    if items == 0 || horizon == 0 {
+        return 1.0;
+    }
+    let x0 = (alpha.clamp(0.0, 1.0) * horizon as f64).floor() as u64 + 1;
+    if x0 > horizon {
+        return 0.0;
+    }
+    hypergeometric_cdf_ln(errors, items + horizon, errors + x0, items).exp()
+}
+
 /// Exact one-sided Clopper–Pearson upper bound: the largest rate `p` with
 /// `P(Bin(n, p) <= k) >= delta`, so the true rate is below it with confidence `1 - delta`.
 /// Returns 1 when `n == 0` or `k >= n`. Computed by bisection on the exact tail in log space
@@ -323,7 +407,8 @@ pub struct Certificate {
     pub errors: u64,
     /// Clopper–Pearson upper bound (confidence `1 - delta`) on their error rate.
     pub error_upper_bound: f64,
-    /// The Learn-then-Test p-value at this threshold, `<= delta`.
+    /// The Learn-then-Test p-value at this threshold, `<= delta`: the larger of the traffic
+    /// (Clopper–Pearson) and the delivered-rate ([`delivered_p_value`]) p-values.
     pub p_value: f64,
     /// Share of all labelled items on the automated side, in [0, 1]: the automation bought.
     pub automation_rate: f64,
@@ -411,7 +496,12 @@ fn certify(
             // counts alone, never from errors).
             continue;
         }
-        let p_value = binomial_cdf(errors, items, target.alpha);
+        let p_value = binomial_cdf(errors, items, target.alpha).max(delivered_p_value(
+            errors,
+            items,
+            items,
+            target.alpha,
+        ));
         if p_value > target.delta {
             break;
         }
@@ -571,6 +661,39 @@ mod tests {
     }
 
     #[test]
+    fn hypergeometric_cdf_matches_exact_sums() {
+        // Exact sums of binomial coefficients (Python's math.comb).
+        for (k, population, successes, draws, want) in [
+            (1, 20, 7, 12, 0.004_437_564_499_484_004),
+            (3, 50, 10, 25, 0.144_507_928_079_210_12),
+            (7, 50, 10, 25, 0.963_122_529_517_714_6),
+            (25, 7000, 61, 3500, 0.099_031_808_226_282_85),
+        ] {
+            let got = hypergeometric_cdf_ln(k, population, successes, draws).exp();
+            assert!(
+                close(got, want, 1e-9),
+                "{k} {population} {successes} {draws}: {got}"
+            );
+        }
+        assert_eq!(hypergeometric_cdf_ln(10, 50, 10, 25), 0.0, "every draw");
+        assert_eq!(
+            hypergeometric_cdf_ln(2, 20, 15, 10),
+            f64::NEG_INFINITY,
+            "at least 5 drawn"
+        );
+    }
+
+    #[test]
+    fn the_delivered_rate_needs_a_wider_margin_than_the_traffic_rate() {
+        // 3,500 labelled items above a threshold: Clopper–Pearson at alpha 1%, delta 5% passes
+        // up to 25 errors; the delivered rate over the next 3,500 items needs 22 or fewer.
+        let passes = |k| delivered_p_value(k, 3_500, 3_500, 0.01) <= 0.05;
+        assert!(binomial_cdf(25, 3_500, 0.01) <= 0.05 && binomial_cdf(26, 3_500, 0.01) > 0.05);
+        assert!(passes(22) && !passes(23));
+        assert_eq!(delivered_p_value(0, 0, 100, 0.01), 1.0);
+    }
+
+    #[test]
     fn clopper_pearson_known_values() {
         // Zero errors: closed form 1 - delta^(1/n).
         for n in [1u64, 10, 299, 5000] {
@@ -657,7 +780,7 @@ mod tests {
 
     #[test]
     fn certifies_the_clean_region() {
-        let outcomes = synthetic(10_000);
+        let outcomes = synthetic(20_000);
         let target = RiskTarget::new(0.01, 0.05).unwrap();
         let grid = uniform_grid(1.0, 0.0, 100).unwrap();
         let cert = certify_approve(&outcomes, &grid, target)

@@ -94,7 +94,7 @@ impl Default for Config {
                 arl0: 10_000.0,
                 reset_after: 1_000,
             },
-            replay: 4,
+            replay: 8,
             compare_single_review: true,
         }
     }
