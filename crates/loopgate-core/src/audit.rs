@@ -205,28 +205,148 @@ impl AuditEntry {
     /// input that does not depend on the entry's place in the chain. A store that links entries
     /// inside the database (where the head is locked) sends this and splices in the rest.
     pub fn hash_tail(&self) -> String {
-        let fields = (
-            to_millis(self.at),
-            self.item_id.map(|i| i.to_string()),
-            self.actor.id.map(|i| i.to_string()),
-            &self.actor.name,
-            &self.actor.role,
+        let detail = serde_json::to_string(&self.detail).expect("a JSON value always serialises");
+        render_tail(
+            self.at,
+            self.item_id,
+            &self.actor,
             &self.action,
             &self.from,
             &self.to,
-            &self.detail,
+            &detail,
+        )
+    }
+}
+
+/// The hash tail (see [`AuditEntry::hash_tail`]) of the given fields, `detail` being the compact
+/// JSON text of the detail: it is the last element of the array, so it is appended as it is.
+fn render_tail(
+    at: Timestamp,
+    item_id: Option<ItemId>,
+    actor: &AuditActor,
+    action: &str,
+    from: &Option<String>,
+    to: &Option<String>,
+    detail: &str,
+) -> String {
+    let fields = (
+        to_millis(at),
+        item_id.map(|i| i.to_string()),
+        actor.id.map(|i| i.to_string()),
+        &actor.name,
+        &actor.role,
+        action,
+        from,
+        to,
+    );
+    let mut text = serde_json::to_string(&fields).expect("audit fields always serialise");
+    // A compact JSON array: drop its brackets, then append the detail as its last element.
+    text.pop();
+    text.remove(0);
+    text.reserve(detail.len() + 1);
+    text.push(',');
+    text.push_str(detail);
+    text
+}
+
+/// An event with every part of its entry that does not depend on its place in the chain
+/// already rendered: what a store prepares before it takes the chain head, so that linking the
+/// event is one SHA-256 and the stored detail is serialised once.
+#[derive(Debug, Clone)]
+pub struct PreparedEvent {
+    /// When it happened.
+    pub at: Timestamp,
+    /// The item changed, if any.
+    pub item_id: Option<ItemId>,
+    /// Who changed it.
+    pub actor: AuditActor,
+    /// What happened.
+    pub action: AuditAction,
+    /// The state before, if any.
+    pub from: Option<String>,
+    /// The state after, if any.
+    pub to: Option<String>,
+    /// The detail as compact JSON, exactly as a `serde_json::Value` of it writes itself (object
+    /// keys sorted): the text a store keeps, and the text verification hashes again.
+    pub detail_json: String,
+    /// The entry's [`AuditEntry::hash_tail`].
+    pub tail: String,
+}
+
+impl PreparedEvent {
+    /// Renders `event`, happening at `at`.
+    pub fn new(at: Timestamp, event: AuditEvent) -> Self {
+        let detail_json =
+            serde_json::to_string(&event.detail).expect("a JSON value always serialises");
+        Self::rendered(
+            at,
+            event.item_id,
+            event.actor,
+            event.action,
+            event.from,
+            event.to,
+            detail_json,
+        )
+    }
+
+    /// An event whose detail is already JSON text; the text must be what a `serde_json::Value`
+    /// of the detail writes (keys sorted), or the entry will not verify.
+    pub fn rendered(
+        at: Timestamp,
+        item_id: Option<ItemId>,
+        actor: AuditActor,
+        action: AuditAction,
+        from: Option<String>,
+        to: Option<String>,
+        detail_json: String,
+    ) -> Self {
+        let tail = render_tail(
+            at,
+            item_id,
+            &actor,
+            action.as_str(),
+            &from,
+            &to,
+            &detail_json,
         );
-        let text = serde_json::to_string(&fields).expect("audit fields always serialise");
-        // A compact JSON array: drop its brackets.
-        text[1..text.len() - 1].to_owned()
+        Self {
+            at,
+            item_id,
+            actor,
+            action,
+            from,
+            to,
+            detail_json,
+            tail,
+        }
+    }
+
+    /// The head this event makes when linked after `head` in the chain of the workspace whose
+    /// name, as JSON text, is `workspace_json` (see [`json_text`]): its `seq` and `hash`.
+    pub fn link(&self, head: &ChainHead, workspace_json: &str) -> ChainHead {
+        let seq = head.seq + 1;
+        ChainHead {
+            seq,
+            hash: link_hash(&head.hash, workspace_json, seq, &self.tail),
+        }
     }
 }
 
 /// The hash of the entry at `seq` after one hashed `prev_hash`, given its workspace as JSON text
 /// and its [`AuditEntry::hash_tail`]: SHA-256 over `[prev_hash,workspace,seq,tail]`, in hex.
 pub fn link_hash(prev_hash: &str, workspace_json: &str, seq: i64, tail: &str) -> String {
-    let input = format!("[{},{workspace_json},{seq},{tail}]", json_text(prev_hash));
-    hex::encode(Sha256::digest(input.as_bytes()))
+    // Fed piece by piece: the input is never assembled in memory.
+    let mut hasher = Sha256::new();
+    hasher.update(b"[");
+    hasher.update(json_text(prev_hash).as_bytes());
+    hasher.update(b",");
+    hasher.update(workspace_json.as_bytes());
+    hasher.update(b",");
+    hasher.update(seq.to_string().as_bytes());
+    hasher.update(b",");
+    hasher.update(tail.as_bytes());
+    hasher.update(b"]");
+    hex::encode(hasher.finalize())
 }
 
 /// `text` as a JSON string.
@@ -426,6 +546,30 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn a_prepared_event_links_to_the_same_hash_as_its_entry() {
+        let ws = WorkspaceId::default_workspace();
+        let mut head = ChainHead::genesis();
+        for e in chain(3) {
+            let event = AuditEvent {
+                item_id: e.item_id,
+                actor: e.actor.clone(),
+                action: e.action.parse().unwrap(),
+                from: e.from.clone(),
+                to: e.to.clone(),
+                detail: e.detail.clone(),
+            };
+            let prepared = PreparedEvent::new(e.at, event);
+            assert_eq!(prepared.tail, e.hash_tail());
+            assert_eq!(
+                serde_json::from_str::<Value>(&prepared.detail_json).unwrap(),
+                e.detail
+            );
+            head = prepared.link(&head, &json_text(ws.as_str()));
+            assert_eq!(head, e.head());
+        }
     }
 
     #[test]

@@ -226,3 +226,42 @@ proptest! {
         prop_assert_eq!(named(&err), entries[k].seq, "{}", err);
     }
 }
+
+/// A fresh item of every route (approved, rejected, queued in each lane, forced, validated),
+/// from `confidence` and a submission's overrides.
+fn fresh_item(confidence: f64, overrides: Value) -> loopgate_core::Item {
+    let policy = policy(json!({
+        "validators": {"blocked_terms": ["refund"], "required_fields": ["text"]},
+        "customer_rules": {"review_tiers": ["strategic"]},
+        "routing": {"rules": [
+            {"name": "lawyer", "when": {"signal": "legal"}, "then": {"force_review": true}}
+        ]}
+    }));
+    common::item_from(&policy, common::submission(confidence, overrides))
+}
+
+proptest! {
+    #[test]
+    fn a_submitted_entry_rendered_directly_is_the_one_its_value_gives(
+        confidence in 0.0..=1.0f64,
+        signal in prop::sample::select(vec!["", "legal", "urgent", "churn_risk"]),
+        tier in prop::sample::select(vec!["standard", "strategic", "enterprise"]),
+        text in prop::sample::select(vec!["Hello", "A refund, \"now\" \u{e9}\u{1F600}", ""]),
+    ) {
+        let signals: Vec<&str> = if signal.is_empty() { vec![] } else { vec![signal] };
+        let item = fresh_item(confidence, json!({
+            "signals": signals,
+            "customer": {"tier": tier},
+            "proposal": {"payload": {"text": text}},
+        }));
+        let direct = item.submitted_prepared();
+        let via_value = loopgate_core::audit::PreparedEvent::new(item.created_at, item.submitted_event());
+        prop_assert_eq!(&direct.detail_json, &via_value.detail_json);
+        prop_assert_eq!(&direct.tail, &via_value.tail);
+        // And it verifies as stored: the entry read back hashes to what was linked.
+        let ws = WorkspaceId::default_workspace();
+        let head = direct.link(&ChainHead::genesis(), &loopgate_core::audit::json_text(ws.as_str()));
+        let entry = AuditEntry::chain(&ChainHead::genesis(), &ws, item.created_at, item.submitted_event());
+        prop_assert_eq!(head, entry.head());
+    }
+}

@@ -180,6 +180,27 @@ async fn a_batch_is_routed_item_by_item_in_request_order() {
     assert_eq!(app.audit_len().await, audit_before + 3);
 }
 
+#[tokio::test]
+async fn a_batchs_items_read_back_exactly_as_answered() {
+    let app = TestApp::spawn().await;
+    app.put_policy(json!({})).await;
+    let agent = app.agent("bot").await;
+    let body = json!({"items": [
+        submission(0.95, json!({})),
+        submission(0.5, json!({"input": {"text": "Héllo \"quoted\" \u{1F600}", "ticket": "T-9"},
+                               "customer": {"id": "b", "tier": "strategic", "renewal_date": "2026-12-01"}})),
+        submission(0.05, json!({"signals": ["legal"]})),
+    ]});
+
+    let res = app.post("/v1/items:batch", &agent, body).await;
+
+    let items = res.expect(201)["items"].as_array().expect("items").clone();
+    assert_eq!(items.len(), 3);
+    for item in &items {
+        assert_eq!(&app.item(&agent, id(item)).await, item);
+    }
+}
+
 /// A batch of five good submissions with `bad` at index 3.
 fn batch_with_bad_item(bad: Value) -> Value {
     let mut items: Vec<Value> = (0..5).map(|_| submission(0.5, json!({}))).collect();

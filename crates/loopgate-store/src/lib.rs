@@ -190,6 +190,9 @@ pub struct Inserted {
     pub item: Item,
     /// True when the idempotency key matched an earlier submit and nothing was written.
     pub replayed: bool,
+    /// The item's JSON as `serde_json` writes an [`Item`], when the store rendered it anyway (a
+    /// new item): a response can reuse it instead of serialising the item again.
+    pub json: Option<String>,
 }
 
 /// What a reviewer asks for when claiming.

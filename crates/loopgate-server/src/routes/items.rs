@@ -4,12 +4,13 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use loopgate_core::audit::AuditEntry;
 use loopgate_core::verdict::{self, Calibrator, NoveltyFinding, ReasonCode, VerdictContext};
 use loopgate_core::{
-    Item, ItemId, Lane, Permission, PolicyName, Principal, Review, Status, Submission, Uncalibrated,
+    Item, ItemId, Lane, Permission, PolicyName, Principal, Review, Status, Submission, Timestamp,
+    Uncalibrated,
 };
 use loopgate_store::{IdempotencyClaim, ItemFilter, NewItem, StoreError, StoredPolicy};
 use serde::{Deserialize, Serialize};
@@ -50,10 +51,18 @@ pub async fn submit(
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     let principal = auth.require(Permission::SubmitItems, "submit items")?;
-    let mut value: Value = body.parse()?;
-    let novelty =
-        propose_where_asked(&state, principal, std::slice::from_mut(&mut value), "").await?;
-    let submission: Submission = from_value(value)?;
+    let (submission, novelty) = match body.try_parse::<Submission>() {
+        // It brings its own proposal (a submission asking Loopgate to propose lacks the
+        // payload and confidence it needs to parse).
+        Some(submission) => (submission, vec![None]),
+        None => {
+            let mut value: Value = body.parse()?;
+            let novelty =
+                propose_where_asked(&state, principal, std::slice::from_mut(&mut value), "")
+                    .await?;
+            (from_value(value)?, novelty)
+        }
+    };
     let key = idempotency_key(&headers)?;
     let mut inserted = route_and_store(
         &state,
@@ -104,40 +113,87 @@ pub async fn submit_batch(
     auth: Auth,
     headers: HeaderMap,
     body: JsonBody,
-) -> Result<(StatusCode, Json<BatchResult>), ApiError> {
+) -> Result<Response, ApiError> {
     let principal = auth.require(Permission::SubmitItems, "submit items")?;
-    let mut value: Value = body.parse()?;
     let max = state.settings().max_batch_items;
-    let count = value.get("items").and_then(Value::as_array).map(Vec::len);
-    if let Some(n) = count
-        && (n == 0 || n > max)
-    {
-        return Err(ApiError::new(
-            ErrorCode::BatchTooLarge,
-            format!("a batch holds 1 to {max} items; this one has {n}"),
-        ));
-    }
-    let novelty = match value.get_mut("items").and_then(Value::as_array_mut) {
-        Some(items) => propose_where_asked(&state, principal, items, "items").await?,
-        None => Vec::new(),
+    let (submissions, novelty) = match body.try_parse::<BatchSubmit>() {
+        // The usual batch, every item with its own proposal, parses straight into submissions.
+        // Anything else (items asking Loopgate to propose, which lack the payload and
+        // confidence to parse; a mistake; a batch of the wrong size) takes the path below,
+        // which proposes where asked and reports mistakes in the order it always has.
+        Some(batch) if (1..=max).contains(&batch.items.len()) => {
+            let n = batch.items.len();
+            (batch.items, vec![None; n])
+        }
+        _ => {
+            let mut value: Value = body.parse()?;
+            let count = value.get("items").and_then(Value::as_array).map(Vec::len);
+            if let Some(n) = count
+                && (n == 0 || n > max)
+            {
+                return Err(ApiError::new(
+                    ErrorCode::BatchTooLarge,
+                    format!("a batch holds 1 to {max} items; this one has {n}"),
+                ));
+            }
+            let novelty = match value.get_mut("items").and_then(Value::as_array_mut) {
+                Some(items) => propose_where_asked(&state, principal, items, "items").await?,
+                None => Vec::new(),
+            };
+            let batch: BatchSubmit = from_value(value)?;
+            (batch.items, novelty)
+        }
     };
-    let batch: BatchSubmit = from_value(value)?;
     let key = idempotency_key(&headers)?;
     let inserted = route_and_store(
         &state,
         principal,
-        batch.items,
+        submissions,
         novelty,
         key.as_deref(),
         "items",
     )
     .await?;
-    let now = state.clock().now();
-    let items = inserted
-        .into_iter()
-        .map(|i| ItemView::new(i.item, now))
-        .collect();
-    Ok((StatusCode::CREATED, Json(BatchResult { items })))
+    let body = batch_result_json(inserted, state.clock().now());
+    Ok((
+        StatusCode::CREATED,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response())
+}
+
+/// The JSON of a [`BatchResult`] of `inserted`, as of `now`. An item the store already rendered
+/// is spliced in as it is, with its `sla_status` added, instead of being serialised again:
+/// [`ItemView`] flattens the item and adds that one field last, so the text is the same.
+fn batch_result_json(inserted: Vec<loopgate_store::Inserted>, now: Timestamp) -> Vec<u8> {
+    let guess: usize = inserted
+        .iter()
+        .map(|i| i.json.as_ref().map_or(2048, |j| j.len() + 64))
+        .sum();
+    let mut body = Vec::with_capacity(guess + 16);
+    body.extend_from_slice(b"{\"items\":[");
+    for (n, one) in inserted.into_iter().enumerate() {
+        if n > 0 {
+            body.push(b',');
+        }
+        let view = ItemView::new(one.item, now);
+        match one.json.as_deref().and_then(|j| j.strip_suffix('}')) {
+            Some(open) => {
+                body.extend_from_slice(open.as_bytes());
+                body.extend_from_slice(b",\"sla_status\":");
+                serde_json::to_writer(&mut body, &view.sla_status)
+                    .expect("an SLA status always serialises");
+                body.push(b'}');
+            }
+            None => serde_json::to_writer(&mut body, &view).expect("an item always serialises"),
+        }
+    }
+    body.extend_from_slice(b"]}");
+    body
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {

@@ -1589,6 +1589,7 @@ impl PostgresStore {
                 Slot::New(i) => Ok(Inserted {
                     item: fresh[i].item.clone(),
                     replayed: false,
+                    json: None,
                 }),
                 Slot::Replay(id) => {
                     let item = match replayed.get(&id) {
@@ -1602,6 +1603,7 @@ impl PostgresStore {
                     Ok(Inserted {
                         item,
                         replayed: true,
+                        json: None,
                     })
                 }
             })

@@ -2,7 +2,9 @@
 //! chain. Every function runs on a connection the caller has placed in a transaction.
 
 use chrono::{DateTime, Utc};
-use loopgate_core::audit::{AuditActor, AuditEntry, AuditEvent, ChainHead};
+use loopgate_core::audit::{
+    AuditActor, AuditEntry, AuditEvent, ChainHead, PreparedEvent, json_text,
+};
 use loopgate_core::clock::{from_millis, to_millis};
 use loopgate_core::{
     AccessRole, Item, ItemId, Lane, Principal, PrincipalId, Review, Role, Timestamp, WorkspaceId,
@@ -39,7 +41,8 @@ pub(super) fn load_item(
         .transpose()
 }
 
-pub(super) fn insert_item(conn: &Connection, item: &Item) -> StoreResult<()> {
+/// Inserts `item`, given its id as text and its JSON document, both rendered beforehand.
+pub(super) fn insert_item(conn: &Connection, item: &Item, id: &str, doc: &str) -> StoreResult<()> {
     let c = ItemColumns::of(item);
     conn.prepare_cached(
         "INSERT INTO items (id, workspace, policy, status, claimable, required_role, lane, due_at, proposer,
@@ -47,7 +50,7 @@ pub(super) fn insert_item(conn: &Connection, item: &Item) -> StoreResult<()> {
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     )?
     .execute(params![
-        item.id.to_string(),
+        id,
         item.workspace.as_str(),
         item.policy.as_str(),
         item.status.as_str(),
@@ -61,7 +64,7 @@ pub(super) fn insert_item(conn: &Connection, item: &Item) -> StoreResult<()> {
         item.submitted_by.id.to_string(),
         to_millis(item.created_at),
         to_millis(item.updated_at),
-        serde_json::to_string(item)?,
+        doc,
     ])?;
     Ok(())
 }
@@ -124,6 +127,8 @@ pub(super) fn insert_review(
 /// A workspace's audit chain, appended to within one transaction.
 pub(super) struct Chain {
     workspace: WorkspaceId,
+    /// The workspace as JSON text, as the hash input has it.
+    workspace_json: String,
     head: ChainHead,
     dirty: bool,
 }
@@ -142,6 +147,7 @@ impl Chain {
             .unwrap_or_else(ChainHead::genesis);
         Ok(Self {
             workspace: workspace.clone(),
+            workspace_json: json_text(workspace.as_str()),
             head,
             dirty: false,
         })
@@ -177,6 +183,42 @@ impl Chain {
         self.head = entry.head();
         self.dirty = true;
         Ok(entry)
+    }
+
+    /// Appends an event rendered beforehand (see [`PreparedEvent`]), `item_id` and `actor_id`
+    /// being its ids as text: linking it is one SHA-256.
+    pub(super) fn append_prepared(
+        &mut self,
+        conn: &Connection,
+        prepared: &PreparedEvent,
+        item_id: Option<&str>,
+        actor_id: Option<&str>,
+    ) -> StoreResult<()> {
+        let head = prepared.link(&self.head, &self.workspace_json);
+        let event = prepared;
+        conn.prepare_cached(
+            "INSERT INTO audit_log (workspace, seq, at, item_id, actor_id, actor_name, actor_role, action,
+                                    from_state, to_state, detail, prev_hash, hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        )?
+        .execute(params![
+            self.workspace.as_str(),
+            head.seq,
+            to_millis(prepared.at),
+            item_id,
+            actor_id,
+            event.actor.name,
+            event.actor.role,
+            event.action.as_str(),
+            event.from,
+            event.to,
+            prepared.detail_json,
+            self.head.hash,
+            head.hash,
+        ])?;
+        self.head = head;
+        self.dirty = true;
+        Ok(())
     }
 
     /// Records the new head. Must be called before the transaction commits.

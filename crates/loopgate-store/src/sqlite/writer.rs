@@ -3,7 +3,9 @@
 //! SQLite allows one writer at a time, so Loopgate gives all writes to one thread that owns the
 //! write connection. The thread takes every job waiting in its queue, runs each in its own
 //! savepoint inside one transaction, and commits them with a single fsync: under load many
-//! acknowledged writes share one disk flush, and a failing job rolls back only itself. A job's
+//! acknowledged writes share one disk flush, and a failing job rolls back only itself. A job
+//! alone in its transaction runs without a savepoint; if it fails, the transaction is rolled
+//! back. A job's
 //! caller hears back only after the commit, so an acknowledged write is on disk.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -141,6 +143,19 @@ fn commit(
     let mut changed = Vec::new();
     let outcome = (|| -> StoreResult<()> {
         let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if let [job] = batch.as_mut_slice() {
+            // A lone job needs no savepoint: its failure rolls back the whole transaction,
+            // which holds nothing else. A savepoint would copy every page the job touches into
+            // its journal first, which a thousand-item batch pays for on every page.
+            let mut job_changed = Vec::new();
+            if !job.run(&tx, &mut job_changed) {
+                tx.rollback()?;
+                return Ok(());
+            }
+            changed.append(&mut job_changed);
+            tx.commit()?;
+            return Ok(());
+        }
         for job in batch.iter_mut() {
             let savepoint = tx.savepoint()?;
             let mut job_changed = Vec::new();
