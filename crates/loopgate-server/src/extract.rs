@@ -41,8 +41,9 @@ impl JsonBody {
     }
 
     /// Parses the body, which must be a JSON object; an empty body gives `T::default()`.
+    /// Whitespace alone is not empty: it is not JSON either, and is refused as malformed.
     pub fn parse_or_default<T: DeserializeOwned + Default>(&self) -> Result<T, ApiError> {
-        if self.0.iter().all(u8::is_ascii_whitespace) {
+        if self.0.is_empty() {
             Ok(T::default())
         } else {
             self.parse_object()
@@ -327,6 +328,34 @@ mod tests {
         assert_eq!(e.code, ErrorCode::MalformedJson);
         let e = parse_json::<Outer>(br#"{"other": "#).unwrap_err();
         assert_eq!(e.code, ErrorCode::MalformedJson, "{}", e.message);
+    }
+
+    #[derive(Debug, Default, Deserialize, PartialEq)]
+    struct Optional {
+        #[serde(default)]
+        n: u8,
+    }
+
+    #[test]
+    fn only_a_truly_empty_optional_body_means_the_defaults() {
+        let body = |b: &'static [u8]| JsonBody(Bytes::from_static(b));
+        assert_eq!(
+            body(b"").parse_or_default::<Optional>().unwrap(),
+            Optional::default()
+        );
+        assert_eq!(
+            body(b"{\"n\": 2}")
+                .parse_or_default::<Optional>()
+                .unwrap()
+                .n,
+            2
+        );
+        for junk in [&b"\r"[..], b" \n"] {
+            let e = body(junk).parse_or_default::<Optional>().unwrap_err();
+            assert_eq!(e.code, ErrorCode::MalformedJson, "{junk:?}: {}", e.message);
+        }
+        let e = body(b"[]").parse_or_default::<Optional>().unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidRequest, "{}", e.message);
     }
 
     #[test]
