@@ -330,6 +330,30 @@ impl PreparedEvent {
             hash: link_hash(&head.hash, workspace_json, seq, &self.tail),
         }
     }
+
+    /// The entry this event became when linked after `prev`, making `linked` (see
+    /// [`PreparedEvent::link`]); `detail` is the value `detail_json` renders.
+    pub fn into_entry(
+        self,
+        workspace: &WorkspaceId,
+        prev: ChainHead,
+        linked: ChainHead,
+        detail: Value,
+    ) -> AuditEntry {
+        AuditEntry {
+            workspace: workspace.clone(),
+            seq: linked.seq,
+            at: self.at,
+            item_id: self.item_id,
+            actor: self.actor,
+            action: self.action.as_str().to_owned(),
+            from: self.from,
+            to: self.to,
+            detail,
+            prev_hash: prev.hash,
+            hash: linked.hash,
+        }
+    }
 }
 
 /// The hash of the entry at `seq` after one hashed `prev_hash`, given its workspace as JSON text
@@ -567,8 +591,13 @@ mod tests {
                 serde_json::from_str::<Value>(&prepared.detail_json).unwrap(),
                 e.detail
             );
-            head = prepared.link(&head, &json_text(ws.as_str()));
-            assert_eq!(head, e.head());
+            let linked = prepared.link(&head, &json_text(ws.as_str()));
+            assert_eq!(linked, e.head());
+            assert_eq!(
+                prepared.into_entry(&ws, head, linked.clone(), e.detail.clone()),
+                e
+            );
+            head = linked;
         }
     }
 

@@ -206,24 +206,36 @@ fn ln_tail_sum(start: u64, n: u64, p: f64, up: bool) -> f64 {
         return first;
     }
     let (lp, lq) = (p.ln(), (-p).ln_1p());
-    let mut sum = 1.0f64; // relative to exp(first)
-    let mut term = 0.0f64; // ln(term / first)
     let mut i = start;
-    loop {
-        // Ratio of consecutive pmf terms, exact: avoids re-evaluating ln-gamma per term.
+    // Ratio of consecutive pmf terms, exact: avoids re-evaluating ln-gamma per term.
+    ln_sum_outwards(first, || {
         if up {
             if i >= n {
-                break;
+                return None;
             }
-            term += ((n - i) as f64).ln() - ((i + 1) as f64).ln() + lp - lq;
+            let ratio = ((n - i) as f64).ln() - ((i + 1) as f64).ln() + lp - lq;
             i += 1;
+            Some(ratio)
         } else {
             if i == 0 {
-                break;
+                return None;
             }
-            term += (i as f64).ln() - ((n - i + 1) as f64).ln() + lq - lp;
+            let ratio = (i as f64).ln() - ((n - i + 1) as f64).ln() + lq - lp;
             i -= 1;
+            Some(ratio)
         }
+    })
+}
+
+/// `ln` of a sum of terms that fall monotonically away from the first, whose log is `first`:
+/// `next_ratio` gives the log of each next term over the one before, or `None` at the end of
+/// the support. Summed relative to the first term, so nothing underflows; stops once the
+/// terms are negligible (below 1e-20 of the running sum).
+fn ln_sum_outwards(first: f64, mut next_ratio: impl FnMut() -> Option<f64>) -> f64 {
+    let mut sum = 1.0f64; // relative to exp(first)
+    let mut term = 0.0f64; // ln(term / first)
+    while let Some(ratio) = next_ratio() {
+        term += ratio;
         let t = term.exp();
         sum += t;
         if t < sum * 1e-20 {
@@ -292,29 +304,22 @@ pub fn hypergeometric_cdf_ln(k: u64, population: u64, successes: u64, draws: u64
             - ((n_all - big_k - n + x + 1) as f64).ln()
     };
     let (start, up) = if k < mode { (k, false) } else { (k + 1, true) };
-    let first = ln_pmf(start);
-    let (mut sum, mut term, mut x) = (1.0f64, 0.0f64, start);
-    loop {
+    let mut x = start;
+    let tail = ln_sum_outwards(ln_pmf(start), || {
         if up {
             if x >= hi {
-                break;
+                return None;
             }
-            term += ln_up(x);
             x += 1;
+            Some(ln_up(x - 1))
         } else {
             if x <= lo {
-                break;
+                return None;
             }
-            term -= ln_up(x - 1);
             x -= 1;
+            Some(-ln_up(x))
         }
-        let t = term.exp();
-        sum += t;
-        if t < sum * 1e-20 {
-            break;
-        }
-    }
-    let tail = first + sum.ln();
+    });
     if up { (-tail.exp()).ln_1p() } else { tail }
 }
 

@@ -159,30 +159,13 @@ impl Chain {
         at: Timestamp,
         event: AuditEvent,
     ) -> StoreResult<AuditEntry> {
-        let entry = AuditEntry::chain(&self.head, &self.workspace, at, event);
-        conn.prepare_cached(
-            "INSERT INTO audit_log (workspace, seq, at, item_id, actor_id, actor_name, actor_role, action,
-                                    from_state, to_state, detail, prev_hash, hash)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-        )?
-        .execute(params![
-            entry.workspace.as_str(),
-            entry.seq,
-            to_millis(entry.at),
-            entry.item_id.map(|i| i.to_string()),
-            entry.actor.id.map(|i| i.to_string()),
-            entry.actor.name,
-            entry.actor.role,
-            entry.action,
-            entry.from,
-            entry.to,
-            serde_json::to_string(&entry.detail)?,
-            entry.prev_hash,
-            entry.hash,
-        ])?;
-        self.head = entry.head();
-        self.dirty = true;
-        Ok(entry)
+        let detail = event.detail.clone();
+        let item_id = event.item_id.map(|i| i.to_string());
+        let actor_id = event.actor.id.map(|i| i.to_string());
+        let prepared = PreparedEvent::new(at, event);
+        let prev = self.head.clone();
+        self.append_prepared(conn, &prepared, item_id.as_deref(), actor_id.as_deref())?;
+        Ok(prepared.into_entry(&self.workspace, prev, self.head.clone(), detail))
     }
 
     /// Appends an event rendered beforehand (see [`PreparedEvent`]), `item_id` and `actor_id`
@@ -195,7 +178,6 @@ impl Chain {
         actor_id: Option<&str>,
     ) -> StoreResult<()> {
         let head = prepared.link(&self.head, &self.workspace_json);
-        let event = prepared;
         conn.prepare_cached(
             "INSERT INTO audit_log (workspace, seq, at, item_id, actor_id, actor_name, actor_role, action,
                                     from_state, to_state, detail, prev_hash, hash)
@@ -207,11 +189,11 @@ impl Chain {
             to_millis(prepared.at),
             item_id,
             actor_id,
-            event.actor.name,
-            event.actor.role,
-            event.action.as_str(),
-            event.from,
-            event.to,
+            prepared.actor.name,
+            prepared.actor.role,
+            prepared.action.as_str(),
+            prepared.from,
+            prepared.to,
             prepared.detail_json,
             self.head.hash,
             head.hash,
