@@ -444,6 +444,20 @@ pub fn certify_reject(
     certify(outcomes, grid, target, Side::Reject)
 }
 
+/// The confidence thresholds Loopgate tests, strictest first, fixed before any label: from
+/// 0.9995 down to 0.02, the gap below 1 growing 4% a step, so dense near 1 where the useful
+/// approve thresholds of a good model lie. The server and `loopgate simulate` certify on this
+/// one grid; the reject side walks it mirrored (`1 − t`).
+pub fn confidence_grid() -> Vec<f64> {
+    let mut grid = Vec::new();
+    let mut gap = 0.0005_f64;
+    while 1.0 - gap > 0.02 {
+        grid.push(1.0 - gap);
+        gap *= 1.04;
+    }
+    grid
+}
+
 /// `steps + 1` evenly spaced thresholds from `strictest` to `loosest` inclusive, in testing
 /// order. Fails unless both ends are finite, distinct, and `steps >= 1`.
 pub fn uniform_grid(strictest: f64, loosest: f64, steps: usize) -> Result<Vec<f64>, Error> {
@@ -829,6 +843,15 @@ mod tests {
         assert_eq!(cert.side, Side::Reject);
         assert!((cert.threshold - 0.3).abs() < 1e-9, "{cert:?}");
         assert_eq!((cert.items, cert.errors), (1500, 1));
+    }
+
+    #[test]
+    fn the_confidence_grid_is_fixed_and_strictly_decreasing() {
+        let grid = confidence_grid();
+        assert_eq!(grid, confidence_grid());
+        assert!(grid.windows(2).all(|w| w[0] > w[1]));
+        assert_eq!(grid[0], 0.9995);
+        assert!(grid[grid.len() - 1] > 0.02 && grid[grid.len() - 1] < 0.05);
     }
 
     #[test]

@@ -248,17 +248,6 @@ pub async fn all_outcomes(
     Ok(out)
 }
 
-/// Raw-confidence thresholds tried by Learn-then-Test, strictest first, fixed in advance.
-pub fn threshold_grid() -> Vec<f64> {
-    let mut grid = Vec::new();
-    let mut gap = 0.0005_f64;
-    while 1.0 - gap > 0.02 {
-        grid.push(1.0 - gap);
-        gap *= 1.04;
-    }
-    grid
-}
-
 /// Refits a policy's calibrator and, for a target policy, its thresholds, from its
 /// representative labelled outcomes (see `Item::representative`); stores the state, with an
 /// audit entry when the thresholds in force change.
@@ -317,7 +306,7 @@ pub async fn refit(
     if let Some((alpha, confidence)) = policy.thresholds.target() {
         let target = RiskTarget::new(alpha, 1.0 - confidence)
             .map_err(|e| StoreError::Internal(format!("policy target: {e}")))?;
-        let grid = threshold_grid();
+        let grid = risk::confidence_grid();
         let approve = if outcomes.is_empty() {
             None
         } else {

@@ -15,7 +15,7 @@ use loopgate_learn::calibration::{PlattScaling, ece, reliability_table};
 use loopgate_learn::monitor::{Cusum, Status as Alarm};
 use loopgate_learn::risk::{self, Outcome, RiskTarget};
 use loopgate_server::Settings;
-use loopgate_server::learning::{ALARM_MULTIPLE, MONITOR_ARL0, threshold_grid};
+use loopgate_server::learning::{ALARM_MULTIPLE, MONITOR_ARL0};
 use serde_json::{Value, json};
 
 const POLICY: &str = "reply.draft";
@@ -316,7 +316,7 @@ async fn shadow_policy_learns_from_people_certifies_an_approve_threshold_and_goe
             correct: c.correct(),
         })
         .collect();
-    let expected = risk::certify_approve(&outcomes, &threshold_grid(), target)
+    let expected = risk::certify_approve(&outcomes, &risk::confidence_grid(), target)
         .expect("certifies")
         .expect("an approve threshold is certified");
     assert_eq!((expected.items, expected.errors), (high_n, high_wrong));

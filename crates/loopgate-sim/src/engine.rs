@@ -80,18 +80,6 @@ fn representative(dice: &Dice, i: usize, automating: bool, audit_rate: f64) -> b
     !automating || dice.uniform(i, Purpose::Audit) < audit_rate
 }
 
-/// Raw confidence thresholds tried by Learn-then-Test, strictest first, fixed before any label:
-/// dense near 1, where the useful thresholds of a good model lie.
-pub fn threshold_grid() -> Vec<f64> {
-    let mut grid = Vec::new();
-    let mut gap = 0.0005_f64;
-    while 1.0 - gap > 0.05 {
-        grid.push(1.0 - gap);
-        gap *= 1.04;
-    }
-    grid
-}
-
 struct PlattCalibrator(PlattScaling);
 
 impl Calibrator for PlattCalibrator {
@@ -113,7 +101,7 @@ pub fn run_loop(
     let started = Instant::now();
     let dice = Dice::new(config.seed);
     let target = RiskTarget::new(config.target_escape, 1.0 - config.confidence)?;
-    let grid = threshold_grid();
+    let grid = risk::confidence_grid();
     // The server's learner settings, but for the folds and rehearsals the config may vary.
     let mut learner = Learner::new(LearnerConfig {
         folds: config.folds.max(2),
@@ -519,13 +507,5 @@ mod tests {
         let checked = wrong(true);
         assert!((single - 0.1).abs() < 0.02, "{single}");
         assert!(checked < 0.03, "{checked}");
-    }
-
-    #[test]
-    fn the_threshold_grid_is_fixed_and_strictly_decreasing() {
-        let grid = threshold_grid();
-        assert_eq!(grid, threshold_grid());
-        assert!(grid.windows(2).all(|w| w[0] > w[1]));
-        assert!(grid[0] > 0.999 && *grid.last().unwrap() > 0.05);
     }
 }
