@@ -76,9 +76,10 @@ class Client:
             self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
         return self.conn
 
-    def request(self, method: str, path: str, body=None) -> tuple[int, object, float]:
-        """Sends one request; answers (status, parsed JSON or None, seconds)."""
-        headers = {"Authorization": self.auth, "Accept": "application/json"}
+    def request(self, method: str, path: str, body=None, extra=None) -> tuple[int, object, float]:
+        """Sends one request, with the `extra` headers; answers (status, parsed JSON or None,
+        seconds)."""
+        headers = {"Authorization": self.auth, "Accept": "application/json", **(extra or {})}
         data = None
         if body is not None:
             data = json.dumps(body).encode()
@@ -108,13 +109,13 @@ class Client:
                 parsed = raw.decode(errors="replace")[:500]
         return response.status, parsed, seconds
 
-    def call(self, name: str, method: str, path: str, body=None, ok=(200, 201)) -> tuple[int, object, float]:
+    def call(self, name: str, method: str, path: str, body=None, ok=(200, 201), extra=None) -> tuple[int, object, float]:
         """A request that must answer one of `ok`. A 5xx or 429 answer is recorded in
         `self.errors` and the request sent again (up to RETRIES times, after a short pause); the
         seconds answered run from the first attempt to the last answer."""
         start = time.perf_counter()
         for attempt in range(1, RETRIES + 1):
-            status, parsed, _ = self.request(method, path, body)
+            status, parsed, _ = self.request(method, path, body, extra)
             if (status < 500 and status != 429) or attempt == RETRIES:
                 break
             self.errors.append({"request": name, "status": status, "error": error_text(parsed)})
@@ -124,8 +125,8 @@ class Client:
             raise HttpError(f"{method} {path}: HTTP {status}: {str(parsed)[:800]}")
         return status, parsed, seconds
 
-    def expect(self, method: str, path: str, body=None, ok=(200, 201)) -> tuple[object, float]:
-        _, parsed, seconds = self.call(f"{method} {path}", method, path, body, ok)
+    def expect(self, method: str, path: str, body=None, ok=(200, 201), extra=None) -> tuple[object, float]:
+        _, parsed, seconds = self.call(f"{method} {path}", method, path, body, ok, extra)
         return parsed, seconds
 
     def close(self):
@@ -472,7 +473,10 @@ def run_loopgate(args, tickets: list[Ticket], labels: list[str]) -> dict:
                 }
                 for t in batch
             ]
-            answer, seconds = agent.expect("POST", "/v1/items:batch", {"items": items}, ok=(201,))
+            # An importer needs each item's id and status, as Label Studio answers a count.
+            answer, seconds = agent.expect(
+                "POST", "/v1/items:batch", {"items": items}, ok=(201,), extra={"Prefer": "return=minimal"}
+            )
             imported.add("import request", seconds)
             queued = [i for i in answer["items"] if i["status"] == "queued"]
             if len(queued) != len(batch):

@@ -3,7 +3,9 @@
 
 use chrono::{DateTime, Utc};
 use loopgate_core::sla::SlaStatus;
-use loopgate_core::{Item, ItemId, PolicyName, PolicySpec, Principal, Review, Status, Timestamp};
+use loopgate_core::{
+    Item, ItemId, Lane, PolicyName, PolicySpec, Principal, Review, Status, Timestamp,
+};
 use loopgate_store::{HistoryEntry, KeyRecord, StoredPolicy};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -45,6 +47,59 @@ pub struct ItemPage {
 pub struct BatchResult {
     /// The items.
     pub items: Vec<ItemView>,
+}
+
+/// Where a submitted item went, and nothing else: the answer to a submit sent with
+/// `Prefer: return=minimal`. `GET /v1/items/{id}` has the rest.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ItemSummary {
+    /// The item's id.
+    pub id: ItemId,
+    /// Where the verdict sent it: `auto_approved`, `auto_rejected` or `queued`.
+    pub status: Status,
+    /// Its priority lane while it needs people.
+    pub lane: Option<Lane>,
+}
+
+impl ItemSummary {
+    /// The summary of `item`.
+    pub fn of(item: &Item) -> Self {
+        Self {
+            id: item.id,
+            status: item.status,
+            lane: item.lane,
+        }
+    }
+}
+
+/// The items of a batch submit sent with `Prefer: return=minimal`, in request order.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchSummary {
+    /// Each item's id, status and lane.
+    pub items: Vec<ItemSummary>,
+}
+
+/// The answer to `POST /v1/items`: the whole item, or its summary under `Prefer: return=minimal`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum SubmitAnswer {
+    /// The item (no `Prefer`, or `return=representation`).
+    Full(Box<ItemView>),
+    /// The summary (`return=minimal`).
+    Minimal(ItemSummary),
+}
+
+/// The answer to `POST /v1/items:batch`: every item whole, or their summaries under
+/// `Prefer: return=minimal`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum BatchAnswer {
+    /// The items (no `Prefer`, or `return=representation`).
+    Full(BatchResult),
+    /// The summaries (`return=minimal`).
+    Minimal(BatchSummary),
 }
 
 /// A claimed item with everything a reviewer needs to decide it.

@@ -333,6 +333,110 @@ async fn a_retried_batch_returns_the_first_batchs_items() {
 }
 
 #[tokio::test]
+async fn a_batch_sent_with_prefer_return_minimal_answers_ids_statuses_and_lanes_only() {
+    let app = TestApp::spawn().await;
+    app.put_policy(json!({})).await;
+    let agent = app.agent("bot").await;
+    let body = json!({"items": [submission(0.95, json!({})), submission(0.5, json!({})), submission(0.05, json!({}))]});
+
+    let res = app
+        .send_with(
+            Method::POST,
+            "/v1/items:batch",
+            Some(&agent),
+            Body::Json(body),
+            &[("Prefer", "respond-async, RETURN=\"minimal\"; foo=bar")],
+        )
+        .await;
+
+    let items = res.expect(201)["items"].as_array().expect("items").clone();
+    assert_eq!(res.header("preference-applied"), Some("return=minimal"));
+    assert_eq!(items.len(), 3);
+    for (summary, status) in items
+        .iter()
+        .zip(["auto_approved", "queued", "auto_rejected"])
+    {
+        let keys: Vec<&String> = summary.as_object().expect("object").keys().collect();
+        assert_eq!(keys, ["id", "lane", "status"]);
+        assert_eq!(summary["status"], status);
+        let stored = app.item(&agent, id(summary)).await;
+        assert_eq!(stored["status"], status);
+        assert_eq!(stored["lane"], summary["lane"]);
+    }
+    assert_eq!(items[1]["lane"], "P2");
+    assert_eq!(items[0]["lane"], Value::Null);
+    assert_eq!(app.all_items().await.len(), 3);
+}
+
+#[tokio::test]
+async fn a_submit_answers_the_whole_item_unless_it_prefers_minimal() {
+    let app = TestApp::spawn().await;
+    app.put_policy(json!({})).await;
+    let agent = app.agent("bot").await;
+    let send = async |prefer: &str| {
+        app.send_with(
+            Method::POST,
+            "/v1/items",
+            Some(&agent),
+            Body::Json(submission(0.5, json!({}))),
+            &[("Prefer", prefer)],
+        )
+        .await
+    };
+
+    let whole = send("return=representation").await;
+    let unknown = send("handling=lenient, wait=10").await;
+    let minimal = send("return=minimal").await;
+
+    for full in [&whole, &unknown] {
+        assert_eq!(full.expect(201)["verdict"]["band"], "review");
+        assert_eq!(full.header("preference-applied"), None);
+    }
+    let summary = minimal.expect(201).clone();
+    assert_eq!(minimal.header("preference-applied"), Some("return=minimal"));
+    assert_eq!(
+        summary,
+        json!({"id": summary["id"], "status": "queued", "lane": "P2"})
+    );
+    assert_eq!(app.item(&agent, id(&summary)).await["status"], "queued");
+}
+
+#[tokio::test]
+async fn a_retried_minimal_batch_answers_the_first_batchs_ids() {
+    let app = TestApp::spawn().await;
+    app.put_policy(json!({})).await;
+    let agent = app.agent("bot").await;
+    let body = json!({"items": [submission(0.5, json!({})), submission(0.95, json!({}))]});
+    let send = async |prefer: &str| {
+        app.send_with(
+            Method::POST,
+            "/v1/items:batch",
+            Some(&agent),
+            Body::Json(body.clone()),
+            &[("Idempotency-Key", "import-3"), ("Prefer", prefer)],
+        )
+        .await
+    };
+
+    let first = send("return=minimal").await;
+    let retry = send("return=minimal").await;
+    let whole = send("return=representation").await;
+
+    let ids = |r: &common::Res| -> Vec<Value> {
+        r.expect(201)["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|i| i["id"].clone())
+            .collect()
+    };
+    assert_eq!(ids(&retry), ids(&first));
+    assert_eq!(ids(&whole), ids(&first));
+    assert_eq!(whole.body["items"][1]["status"], "auto_approved");
+    assert_eq!(app.all_items().await.len(), 2);
+}
+
+#[tokio::test]
 async fn listing_filters_by_status_policy_lane_and_customer_and_pages_newest_first() {
     let app = TestApp::spawn().await;
     app.put_policy(json!({"routing": {"rules": [

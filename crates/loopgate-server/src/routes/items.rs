@@ -24,12 +24,17 @@ use crate::extract::{ApiPath, ApiQuery, Auth, JsonBody, from_value, item_id};
 use crate::learning::PolicyState;
 use crate::model;
 use crate::state::AppState;
-use crate::views::{BatchResult, ItemPage, ItemView};
+use crate::views::{BatchAnswer, BatchSummary, ItemPage, ItemSummary, ItemView, SubmitAnswer};
 
 /// Header naming a retried request.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// Response header set when an idempotent submit was answered from the first attempt.
 pub const REPLAYED: &str = "idempotent-replayed";
+/// Response header naming the preferences of `Prefer` (RFC 7240) the answer honours.
+pub const PREFERENCE_APPLIED: &str = "preference-applied";
+
+/// The `Prefer` header as the submit routes read it (RFC 7240).
+const PREFER_DOC: &str = "`return=minimal` answers with each item's id, status and lane only (and `Preference-Applied: return=minimal`), for clients that import in bulk; `return=representation`, the default, answers with the whole item. Other preferences are ignored.";
 
 /// Submits one AI output. The verdict pipeline routes it at once: `auto_approved`,
 /// `auto_rejected`, or `queued` for a person, with lane, SLA deadlines and the reasons.
@@ -37,9 +42,10 @@ pub const REPLAYED: &str = "idempotent-replayed";
     post, path = "/v1/items", tag = "items",
     request_body = Submission,
     params(("Idempotency-Key" = Option<String>, Header,
-            description = "Makes a retried submit return the first item instead of creating another (1-255 visible ASCII characters).")),
+            description = "Makes a retried submit return the first item instead of creating another (1-255 visible ASCII characters)."),
+           ("Prefer" = Option<String>, Header, description = PREFER_DOC)),
     responses(
-        (status = 201, description = "Created (or replayed, see `Idempotent-Replayed`)", body = ItemView),
+        (status = 201, description = "Created (or replayed, see `Idempotent-Replayed`)", body = SubmitAnswer),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 415, body = ErrorBody)),
     security(("api_key" = []))
@@ -74,11 +80,19 @@ pub async fn submit(
     )
     .await?;
     let one = inserted.pop().expect("one submission gives one item");
-    let mut response = (
-        StatusCode::CREATED,
-        Json(ItemView::new(one.item, state.clock().now())),
-    )
-        .into_response();
+    let minimal = prefers_minimal(&headers);
+    let mut response = if minimal {
+        (StatusCode::CREATED, Json(ItemSummary::of(&one.item))).into_response()
+    } else {
+        (
+            StatusCode::CREATED,
+            Json(ItemView::new(one.item, state.clock().now())),
+        )
+            .into_response()
+    };
+    if minimal {
+        applied_minimal(&mut response);
+    }
     if one.replayed {
         response
             .headers_mut()
@@ -101,9 +115,10 @@ pub struct BatchSubmit {
     post, path = "/v1/items:batch", tag = "items",
     request_body = BatchSubmit,
     params(("Idempotency-Key" = Option<String>, Header,
-            description = "Makes a retried batch return the first batch's items.")),
+            description = "Makes a retried batch return the first batch's items."),
+           ("Prefer" = Option<String>, Header, description = PREFER_DOC)),
     responses(
-        (status = 201, body = BatchResult),
+        (status = 201, body = BatchAnswer),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 415, body = ErrorBody)),
     security(("api_key" = []))
@@ -154,8 +169,16 @@ pub async fn submit_batch(
         "items",
     )
     .await?;
-    let body = batch_result_json(inserted, state.clock().now());
-    Ok((
+    let minimal = prefers_minimal(&headers);
+    let body = if minimal {
+        let summary = BatchSummary {
+            items: inserted.iter().map(|i| ItemSummary::of(&i.item)).collect(),
+        };
+        serde_json::to_vec(&summary).expect("a summary always serialises")
+    } else {
+        batch_result_json(inserted, state.clock().now())
+    };
+    let mut response = (
         StatusCode::CREATED,
         [(
             header::CONTENT_TYPE,
@@ -163,10 +186,41 @@ pub async fn submit_batch(
         )],
         body,
     )
-        .into_response())
+        .into_response();
+    if minimal {
+        applied_minimal(&mut response);
+    }
+    Ok(response)
 }
 
-/// The JSON of a [`BatchResult`] of `inserted`, as of `now`. An item the store already rendered
+/// Whether the request asks for `return=minimal` in a `Prefer` header (RFC 7240: the
+/// preference's name is case-insensitive, its value may be quoted, parameters after `;` and
+/// preferences Loopgate does not know are ignored; the first `return` wins).
+fn prefers_minimal(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::HeaderName::from_static("prefer"))
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|preference| {
+            let token = preference.split(';').next().unwrap_or_default();
+            let (name, value) = token.split_once('=')?;
+            name.trim()
+                .eq_ignore_ascii_case("return")
+                .then(|| value.trim().trim_matches('"'))
+        })
+        .next()
+        == Some("minimal")
+}
+
+fn applied_minimal(response: &mut Response) {
+    response.headers_mut().insert(
+        PREFERENCE_APPLIED,
+        HeaderValue::from_static("return=minimal"),
+    );
+}
+
+/// The JSON of a [`BatchResult`](crate::views::BatchResult) of `inserted`, as of `now`. An item the store already rendered
 /// is spliced in as it is, with its `sla_status` added, instead of being serialised again:
 /// [`ItemView`] flattens the item and adds that one field last, so the text is the same.
 fn batch_result_json(inserted: Vec<loopgate_store::Inserted>, now: Timestamp) -> Vec<u8> {
