@@ -402,11 +402,15 @@ async fn a_submit_answers_the_whole_item_unless_it_prefers_minimal() {
 }
 
 #[tokio::test]
-async fn a_retried_minimal_batch_answers_the_first_batchs_ids() {
+async fn a_retried_large_minimal_batch_answers_the_first_batchs_ids() {
     let app = TestApp::spawn().await;
     app.put_policy(json!({})).await;
     let agent = app.agent("bot").await;
-    let body = json!({"items": [submission(0.5, json!({})), submission(0.95, json!({}))]});
+    // Large enough to be rendered while the writer inserts it.
+    let items: Vec<Value> = (0..300)
+        .map(|i| submission(if i % 2 == 0 { 0.5 } else { 0.95 }, json!({})))
+        .collect();
+    let body = json!({ "items": items });
     let send = async |prefer: &str| {
         app.send_with(
             Method::POST,
@@ -430,10 +434,12 @@ async fn a_retried_minimal_batch_answers_the_first_batchs_ids() {
             .map(|i| i["id"].clone())
             .collect()
     };
+    assert_eq!(ids(&first).len(), 300);
     assert_eq!(ids(&retry), ids(&first));
     assert_eq!(ids(&whole), ids(&first));
     assert_eq!(whole.body["items"][1]["status"], "auto_approved");
-    assert_eq!(app.all_items().await.len(), 2);
+    assert_eq!(whole.body["items"][298]["status"], "queued");
+    assert_eq!(app.all_items().await.len(), 300);
 }
 
 #[tokio::test]

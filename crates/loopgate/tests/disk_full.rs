@@ -124,6 +124,12 @@ async fn a_full_disk_refuses_writes_with_507_and_recovers_when_space_is_freed() 
         acknowledged.len()
     );
 
+    // A batch large enough to be rendered while the writer inserts it is refused whole.
+    let batch = json!({"items": (0..400).map(|n| submission(10_000 + n)).collect::<Vec<_>>()});
+    let (status, body) = server.post("/v1/items:batch", &agent, batch).await;
+    assert_eq!(status, 507, "{body}");
+    assert_eq!(body["error"]["code"], "storage_full", "{body}");
+
     // Reads still work while the disk is full.
     let (status, listed) = server.get("/v1/items?limit=500", ADMIN).await;
     assert_eq!(status, 200, "{listed}");

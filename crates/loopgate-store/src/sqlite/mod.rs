@@ -61,35 +61,12 @@ struct PreparedItem {
     actor_id: Option<String>,
 }
 
-/// Batches at least this long are rendered on two threads.
-const PARALLEL_RENDER: usize = 256;
+/// Batches at least this long are rendered on a thread of their own while the writer inserts.
+const STREAMED_RENDER: usize = 256;
+/// Items a streamed batch renders before handing them to the writer.
+const RENDER_CHUNK: usize = 64;
 
 impl PreparedItem {
-    /// Renders `items`, in order. A large batch is split in two and its second half rendered on
-    /// a scoped thread meanwhile: rendering is pure CPU work, and under a lone sender of large
-    /// batches the other core would otherwise sit idle while the request waits for it.
-    fn all(mut items: Vec<NewItem>) -> StoreResult<Vec<Self>> {
-        let render = |items: Vec<NewItem>| -> StoreResult<Vec<Self>> {
-            items.into_iter().map(Self::new).collect()
-        };
-        if items.len() < PARALLEL_RENDER {
-            return render(items);
-        }
-        let second = items.split_off(items.len() / 2);
-        let (first, second) = std::thread::scope(|s| {
-            let helper = s.spawn(|| render(second));
-            let first = render(items);
-            (first, helper.join())
-        });
-        let mut all = first?;
-        match second {
-            Ok(rendered) => all.extend(rendered?),
-            // Rendering does not panic; if it ever did, the panic goes on as it would have.
-            Err(panic) => std::panic::resume_unwind(panic),
-        }
-        Ok(all)
-    }
-
     fn new(new: NewItem) -> StoreResult<Self> {
         let submitted = new.item.submitted_prepared();
         Ok(Self {
@@ -99,6 +76,109 @@ impl PreparedItem {
             submitted,
             new,
         })
+    }
+}
+
+/// A batch's new items as the writer takes them, in order: rendered already, or still being
+/// rendered on another thread.
+enum Rendered {
+    /// Every item, rendered.
+    Ready(std::vec::IntoIter<PreparedItem>),
+    /// Chunks from the rendering thread; `left` counts the items still to come.
+    Streaming {
+        chunks: std::sync::mpsc::Receiver<StoreResult<Vec<PreparedItem>>>,
+        current: std::vec::IntoIter<PreparedItem>,
+        left: usize,
+    },
+}
+
+impl Rendered {
+    /// Renders `items`. A small batch is rendered here, on the caller's task. A large one is
+    /// rendered a chunk at a time on a thread of its own, so that the writer binds and links
+    /// the first items while the rest are rendered: under a lone sender of large batches the
+    /// writer and the renderer then share the two cores instead of taking turns.
+    fn start(items: Vec<NewItem>) -> StoreResult<Self> {
+        let left = items.len();
+        if left < STREAMED_RENDER {
+            return Ok(Self::Ready(
+                items
+                    .into_iter()
+                    .map(PreparedItem::new)
+                    .collect::<StoreResult<Vec<_>>>()?
+                    .into_iter(),
+            ));
+        }
+        let (send, chunks) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("loopgate-render".into())
+            .spawn(move || {
+                let mut items = items.into_iter();
+                loop {
+                    let chunk: Vec<NewItem> = items.by_ref().take(RENDER_CHUNK).collect();
+                    if chunk.is_empty() {
+                        break;
+                    }
+                    let rendered = chunk.into_iter().map(PreparedItem::new).collect();
+                    // The writer stops listening when the write failed; so does this thread.
+                    if send.send(rendered).is_err() {
+                        break;
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Internal(format!("cannot start a rendering thread: {e}")))?;
+        Ok(Self::Streaming {
+            chunks,
+            current: Vec::new().into_iter(),
+            left,
+        })
+    }
+
+    /// How many items the batch holds that have not been taken yet.
+    fn len(&self) -> usize {
+        match self {
+            Self::Ready(items) => items.len(),
+            Self::Streaming { current, left, .. } => current.len() + left,
+        }
+    }
+}
+
+impl Iterator for Rendered {
+    type Item = StoreResult<PreparedItem>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Self::Ready(items) => items.next().map(Ok),
+            Self::Streaming {
+                chunks,
+                current,
+                left,
+            } => loop {
+                if let Some(item) = current.next() {
+                    return Some(Ok(item));
+                }
+                if *left == 0 {
+                    return None;
+                }
+                match chunks.recv() {
+                    Ok(Ok(chunk)) => {
+                        *left = left.saturating_sub(chunk.len());
+                        *current = chunk.into_iter();
+                    }
+                    Ok(Err(e)) => {
+                        *left = 0;
+                        return Some(Err(e));
+                    }
+                    // The thread ended before the last item: it panicked. Nothing of the batch
+                    // may be kept.
+                    Err(_) => {
+                        *left = 0;
+                        return Some(Err(StoreError::Internal(
+                            "rendering a batch of items failed".into(),
+                        )));
+                    }
+                }
+            },
+        }
     }
 }
 
@@ -711,22 +791,22 @@ impl Store for SqliteStore {
     ) -> StoreResult<Vec<Inserted>> {
         let ws = workspace.clone();
         let submitter = submitter.to_string();
-        // Everything that needs neither the database nor the chain head is rendered here, on
-        // the caller's task: the writer thread, which every write in the process waits for,
-        // only looks up keys, binds rows and links hashes.
-        let prepared = PreparedItem::all(items)?;
+        // Everything that needs neither the database nor the chain head is rendered off the
+        // writer thread, which every write in the process waits for: it only looks up keys,
+        // binds rows and links hashes.
+        let prepared = Rendered::start(items)?;
         self.writer
             .write(move |c, changed| {
                 let mut chain = Chain::load(c, &ws)?;
                 let mut out = Vec::with_capacity(prepared.len());
-                for (index, p) in prepared.into_iter().enumerate() {
+                for (index, p) in prepared.enumerate() {
                     let PreparedItem {
                         new,
                         id,
                         doc,
                         submitted,
                         actor_id,
-                    } = p;
+                    } = p?;
                     if let Some(claim) = &new.idempotency {
                         let seen: Option<(String, String)> = c
                             .prepare_cached(
