@@ -71,6 +71,7 @@ error_codes! {
     SendBackOutsideConfirmation => (UNPROCESSABLE_ENTITY, "send_back_outside_confirmation", "send_back is only for confirming a second person's approval."),
     IdempotencyKeyReused => (UNPROCESSABLE_ENTITY, "idempotency_key_reused", "The Idempotency-Key was used for a different request."),
     BatchTooLarge => (UNPROCESSABLE_ENTITY, "batch_too_large", "The batch has too many items or none."),
+    WorkspaceFull => (UNPROCESSABLE_ENTITY, "workspace_full", "The workspace holds as many policies, or decision codes of its own, as it may (1,000 each)."),
     RateLimited => (TOO_MANY_REQUESTS, "rate_limited", "The key sent more requests than its rate limit; retry after the Retry-After header's seconds."),
     Unavailable => (SERVICE_UNAVAILABLE, "unavailable", "The database is unreachable or busy; retry later."),
     StorageFull => (INSUFFICIENT_STORAGE, "storage_full", "The disk holding the database is full; nothing was written. Retry once an operator has freed space."),

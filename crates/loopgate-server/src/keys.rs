@@ -15,7 +15,8 @@ pub struct MintedKey {
     pub secret: String,
     /// SHA-256 of the secret, the only form stored.
     pub hash: [u8; 32],
-    /// The secret's first characters, to tell keys apart in listings.
+    /// What listings and the audit log show to tell keys apart: the first characters of a
+    /// minted secret, a fingerprint of a chosen one.
     pub prefix: String,
 }
 
@@ -28,22 +29,27 @@ impl std::fmt::Debug for MintedKey {
     }
 }
 
-/// Makes a new random key.
+/// Makes a new random key. Its listed prefix is `lg_` and the first 8 of its 64 random hex
+/// digits: 32 of its 256 bits, enough to tell keys apart, too few to matter.
 pub fn mint() -> MintedKey {
-    from_secret(format!(
-        "{KEY_PREFIX}{}",
-        hex::encode(rand::random::<[u8; 32]>())
-    ))
+    let secret = format!("{KEY_PREFIX}{}", hex::encode(rand::random::<[u8; 32]>()));
+    MintedKey {
+        hash: hash(&secret),
+        prefix: secret[..KEY_PREFIX.len() + 8].to_owned(),
+        secret,
+    }
 }
 
-/// Wraps a secret chosen elsewhere (e.g. `LOOPGATE_BOOTSTRAP_ADMIN_KEY`).
-pub fn from_secret(secret: String) -> MintedKey {
+/// Wraps a secret chosen by an operator (`LOOPGATE_BOOTSTRAP_ADMIN_KEY`). Nothing of it is
+/// listed: its first characters need not be random, and eleven of them would be nearly half of
+/// a 24-character secret. Listings show `sha256:` and the first 8 hex digits of its stored hash
+/// instead, which tell it apart without telling anything of it.
+pub fn chosen(secret: String) -> MintedKey {
     let hash = hash(&secret);
-    let prefix = secret.chars().take(KEY_PREFIX.len() + 8).collect();
     MintedKey {
+        prefix: format!("sha256:{}", &hex::encode(hash)[..8]),
         secret,
         hash,
-        prefix,
     }
 }
 
@@ -74,6 +80,25 @@ mod tests {
         assert_eq!(hash(&a.secret), a.hash);
         assert!(a.secret.starts_with(&a.prefix));
         assert!(!format!("{a:?}").contains(&a.secret));
+    }
+
+    #[test]
+    fn a_chosen_secret_is_listed_by_a_fingerprint_that_shows_none_of_it() {
+        let secret = "lg_operator_chosen_bootstrap_key_0042";
+        let key = chosen(secret.to_owned());
+        assert_eq!(key.hash, hash(secret));
+        assert_eq!(
+            key.prefix,
+            format!("sha256:{}", &hex::encode(key.hash)[..8])
+        );
+        for piece in secret.as_bytes().windows(4) {
+            let piece = std::str::from_utf8(piece).expect("ascii");
+            assert!(
+                !key.prefix.contains(piece),
+                "{piece} of the secret is listed"
+            );
+        }
+        assert!(!format!("{key:?}").contains(secret));
     }
 
     #[test]

@@ -239,7 +239,7 @@ pub async fn bootstrap_admin(
     if store.has_keys().await? {
         return Ok(false);
     }
-    let minted = keys::from_secret(secret.to_owned());
+    let minted = keys::chosen(secret.to_owned());
     let hash = minted.hash;
     let created = store
         .create_key(

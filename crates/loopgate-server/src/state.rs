@@ -28,6 +28,10 @@ pub struct Settings {
     pub max_wait_seconds: u64,
     /// Largest page of a listing.
     pub max_page: u32,
+    /// Most policies a workspace may hold; they are listed whole.
+    pub max_policies: usize,
+    /// Most decision codes of its own a workspace may define; they are listed whole.
+    pub max_codes: usize,
     /// Mark session cookies `Secure` (serve over HTTPS, directly or behind a proxy).
     pub secure_cookies: bool,
     /// Seed of audit sampling; random when absent. Tests fix it to check the rate.
@@ -64,6 +68,8 @@ impl Default for Settings {
             max_batch_items: 1000,
             max_wait_seconds: 60,
             max_page: 500,
+            max_policies: 1000,
+            max_codes: 1000,
             secure_cookies: false,
             audit_seed: None,
             rate_limit: Some(RateLimit::default()),

@@ -211,7 +211,9 @@ pub struct PolicyList {
 pub struct KeyView {
     /// The key's id.
     pub id: String,
-    /// The secret's first characters.
+    /// Tells keys apart without revealing them: `lg_` and the first 8 random characters of a
+    /// key Loopgate made; `sha256:` and 8 hex digits of the hash of a key an operator chose
+    /// (`LOOPGATE_BOOTSTRAP_ADMIN_KEY`).
     pub prefix: String,
     /// Whose key it is.
     pub principal: Principal,
@@ -248,4 +250,6 @@ pub struct CreatedKey {
 pub struct KeyList {
     /// Newest first.
     pub keys: Vec<KeyView>,
+    /// Pass as `before` to get the next page; absent on the last page.
+    pub next_before: Option<String>,
 }

@@ -334,6 +334,46 @@ async fn key_listings_never_show_secrets() {
 }
 
 #[tokio::test]
+async fn key_listings_come_a_page_at_a_time_newest_first() {
+    let app = TestApp::spawn().await;
+    for name in ["k1", "k2", "k3", "k4"] {
+        app.create_key(name, "agent", &[]).await;
+        app.advance(1);
+    }
+    let mut names = Vec::new();
+    let mut path = "/v1/keys?limit=2".to_owned();
+    loop {
+        let page = app.get(&path, &app.admin).await.expect(200).clone();
+        let keys = page["keys"].as_array().expect("keys");
+        assert!(keys.len() <= 2, "{page:#}");
+        names.extend(
+            keys.iter()
+                .map(|k| k["principal"]["name"].as_str().expect("name").to_owned()),
+        );
+        match page["next_before"].as_str() {
+            Some(before) => path = format!("/v1/keys?limit=2&before={before}"),
+            None => break,
+        }
+    }
+    // The bootstrap admin's key is the oldest; every key once, newest first.
+    assert_eq!(names, ["k4", "k3", "k2", "k1", "admin"]);
+    assert_eq!(
+        app.get("/v1/keys", &app.admin).await.expect(200)["keys"]
+            .as_array()
+            .expect("keys")
+            .len(),
+        5,
+        "one page by default"
+    );
+
+    for bad in ["limit=0", "limit=501", "before=nope", "limit=x"] {
+        app.get(&format!("/v1/keys?{bad}"), &app.admin)
+            .await
+            .expect_error(400, "invalid_query");
+    }
+}
+
+#[tokio::test]
 async fn me_says_who_the_key_belongs_to() {
     let app = TestApp::spawn().await;
     let reviewer = app.reviewer("alice", &["quality"]).await;

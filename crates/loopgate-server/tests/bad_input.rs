@@ -852,3 +852,88 @@ async fn unknown_routes_and_methods_answer_in_json() {
             .expect_error(405, "method_not_allowed");
     }
 }
+
+#[tokio::test]
+async fn texts_over_their_documented_lengths_are_422_naming_them_and_change_nothing() {
+    let f = Fixture::new().await;
+    // An auto-approved item whose audit a lead holds, for the audit verdict's rationale.
+    f.app.put_policy(json!({"audit_rate": 1.0})).await;
+    f.app.submit(&f.agent, submission(0.95, json!({}))).await;
+    let lead = f.app.lead("lena").await;
+    let audit = f
+        .app
+        .post("/v1/audits/claim", &lead, json!({}))
+        .await
+        .expect(200)["audit"]
+        .clone();
+    let before = f.app.stored_state().await;
+    let long = |n: usize| "r".repeat(n);
+
+    let cases: Vec<(&str, String, &str, Value, &str, &str)> = vec![
+        (
+            "a proposal's rationale",
+            "/v1/items".into(),
+            &f.agent,
+            submission(0.5, json!({"proposal": {"rationale": long(20_001)}})),
+            "invalid_request",
+            "proposal.rationale must be at most 20000",
+        ),
+        (
+            "a decision's rationale",
+            format!("/v1/items/{}/decision", f.item),
+            &f.reviewer,
+            json!({"lease_id": f.lease, "decision": "approve", "rationale": long(20_001)}),
+            "invalid_decision",
+            "rationale must be at most 20000",
+        ),
+        (
+            "an audit verdict's rationale",
+            format!("/v1/audits/{}/verdict", audit["id"].as_str().expect("id")),
+            &lead,
+            json!({"lease_id": audit["lease_id"], "escaped": false, "rationale": long(20_001)}),
+            "invalid_request",
+            "rationale must be at most 20000",
+        ),
+        (
+            "a kill switch's reason",
+            "/v1/policies/reply.draft/kill-switch".into(),
+            &lead,
+            json!({"action": "trip", "reason": long(501)}),
+            "invalid_request",
+            "reason must be 1 to 500 characters",
+        ),
+        (
+            "a kill switch's intent",
+            "/v1/policies/reply.draft/kill-switch".into(),
+            &lead,
+            json!({"action": "trip", "reason": "spike", "intent": long(201)}),
+            "invalid_request",
+            "intent must be 1 to 200 characters",
+        ),
+    ];
+    for (what, path, key, body, code, mentions) in cases {
+        let message = f.app.post(&path, key, body).await.expect_error(422, code);
+        assert!(message.contains(mentions), "{what}: {message}");
+    }
+    assert_eq!(f.app.stored_state().await, before);
+
+    // At the limit, the same texts are taken.
+    f.app
+        .post(
+            "/v1/items",
+            &f.agent,
+            submission(0.5, json!({"proposal": {"rationale": long(20_000)}})),
+        )
+        .await
+        .expect(201);
+    f.app
+        .decide(
+            &f.reviewer,
+            &f.item,
+            &f.lease,
+            "approve",
+            json!({"rationale": long(20_000)}),
+        )
+        .await
+        .expect(200);
+}

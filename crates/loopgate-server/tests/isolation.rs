@@ -24,6 +24,7 @@ enum Expect {
 struct Ours {
     item: String,
     audited_item: String,
+    decided_item: String,
     key_names: Vec<String>,
 }
 
@@ -32,6 +33,7 @@ impl Ours {
         let text = body.to_string();
         !text.contains(&self.item)
             && !text.contains(&self.audited_item)
+            && !text.contains(&self.decided_item)
             && self.key_names.iter().all(|n| !text.contains(n.as_str()))
     }
 }
@@ -53,11 +55,16 @@ async fn another_workspaces_admin_reaches_nothing_of_this_workspace_on_any_route
         .await;
     let their_chain = app.get("/v1/audit/verify", &outsider).await.expect(200)["entries"].clone();
 
-    // This workspace: a queued item, an auto-approved item whose audit a lead holds, another
+    // This workspace: a decided item, a queued item, an auto-approved item whose audit a lead holds, another
     // auto-approved item whose audit waits, a custom decision code, learned state.
     app.put_policy(json!({"audit_rate": 1.0})).await;
     let agent = app.agent("our-bot").await;
     let lead = app.lead("our-lead").await;
+    // A decided item, so that this workspace's export is not empty.
+    app.submit(&agent, submission(0.5, json!({}))).await;
+    let reviewer = app.reviewer("our-reviewer", &["triage"]).await;
+    let claimed = app.claim_item(&reviewer).await;
+    let decided = app.decide_claimed(&reviewer, &claimed, "approve").await;
     let queued = app.submit(&agent, submission(0.5, json!({}))).await;
     let audited = app.submit(&agent, submission(0.95, json!({}))).await;
     app.submit(&agent, submission(0.96, json!({}))).await;
@@ -83,8 +90,14 @@ async fn another_workspaces_admin_reaches_nothing_of_this_workspace_on_any_route
     let ours = Ours {
         item: id(&queued).to_owned(),
         audited_item: id(&audited).to_owned(),
-        key_names: vec!["our-bot".into(), "our-lead".into()],
+        decided_item: id(&decided).to_owned(),
+        key_names: vec!["our-bot".into(), "our-lead".into(), "our-reviewer".into()],
     };
+    let (_, _, our_export) = app.get_text("/v1/export", &app.admin).await;
+    assert!(
+        our_export.contains(&ours.decided_item),
+        "this workspace's export holds its decided item: {our_export}"
+    );
     let before = (app.stored_state().await, learned(&app, &lead).await);
 
     let item = |suffix: &str| format!("/v1/items/{}{suffix}", ours.item);

@@ -1,5 +1,6 @@
 //! The limits that keep one client from hurting the others: per-key request rates (429 with
-//! `Retry-After`) and the nesting depth of JSON bodies. Body sizes, batch sizes, text lengths and
+//! `Retry-After`), the nesting depth of JSON bodies, and how many policies and decision codes a
+//! workspace holds. Body sizes, batch sizes, text lengths and
 //! page sizes are tested with the rest of the bad input in `bad_input.rs`, `submit.rs` and
 //! `review.rs`.
 
@@ -148,5 +149,71 @@ async fn bodies_that_are_not_json_objects_are_422_even_where_every_field_is_opti
     assert!(
         app.claim(&reviewer, None).await.is_some(),
         "the item still waits"
+    );
+}
+
+#[tokio::test]
+async fn a_workspace_holds_a_bounded_number_of_policies_and_codes_and_may_still_change_them() {
+    let app = TestApp::spawn_with(Settings {
+        max_policies: 2,
+        max_codes: 2,
+        ..Settings::default()
+    })
+    .await;
+    let policy = |name: &str, approve_at: f64| json!({"name": name, "kind": "reply", "thresholds": {"approve_at": approve_at, "reject_below": 0.1}});
+    app.post("/v1/policies", &app.admin, policy("reply.one", 0.9))
+        .await
+        .expect(201);
+    app.post("/v1/policies", &app.admin, policy("reply.two", 0.9))
+        .await
+        .expect(201);
+    let code = |code: &str, description: &str| json!({"code": code, "description": description});
+    app.post("/v1/decision-codes", &app.admin, code("OURS_ONE", "One."))
+        .await
+        .expect(201);
+    app.post("/v1/decision-codes", &app.admin, code("OURS_TWO", "Two."))
+        .await
+        .expect(201);
+    let before = app.stored_state().await;
+
+    let message = app
+        .post("/v1/policies", &app.admin, policy("reply.three", 0.9))
+        .await
+        .expect_error(422, "workspace_full");
+    assert!(message.contains("2 policies"), "{message}");
+    let message = app
+        .post(
+            "/v1/decision-codes",
+            &app.admin,
+            code("OURS_THREE", "Three."),
+        )
+        .await
+        .expect_error(422, "workspace_full");
+    assert!(message.contains("2 decision codes"), "{message}");
+    assert_eq!(app.stored_state().await, before);
+
+    // What the workspace holds may still change.
+    app.post("/v1/policies", &app.admin, policy("reply.two", 0.95))
+        .await
+        .expect(200);
+    let changed = app
+        .post(
+            "/v1/decision-codes",
+            &app.admin,
+            code("OURS_TWO", "Two, reworded."),
+        )
+        .await
+        .expect(201)
+        .clone();
+    assert_eq!(changed["description"], "Two, reworded.");
+    let listed = app
+        .get("/v1/policies", &app.admin)
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(
+        listed["policies"].as_array().map(Vec::len),
+        Some(2),
+        "{listed:#}"
     );
 }

@@ -435,8 +435,15 @@ pub trait Store: Send + Sync + Debug {
     ) -> StoreResult<KeyRecord>;
     /// The principal owning an unrevoked key with this secret hash.
     async fn principal_by_key(&self, secret_hash: [u8; 32]) -> StoreResult<Option<Principal>>;
-    /// A workspace's keys, newest first.
-    async fn list_keys(&self, workspace: &WorkspaceId) -> StoreResult<Vec<KeyRecord>>;
+    /// A page of a workspace's keys, newest first: at most `limit` of them, all made before the
+    /// key `before` when it is given (the previous page's last key). A `before` that is not a
+    /// key of the workspace gives an empty page.
+    async fn list_keys(
+        &self,
+        workspace: &WorkspaceId,
+        before: Option<KeyId>,
+        limit: u32,
+    ) -> StoreResult<Vec<KeyRecord>>;
     /// Revokes a key; revoking twice is not an error.
     async fn revoke_key(
         &self,

@@ -226,7 +226,33 @@ async fn keys_authenticate_until_revoked(t: &TestStore) {
         .create_key(key("bot", AccessRole::Admin, 2), system(), t0())
         .await;
     assert!(matches!(role, Err(StoreError::Conflict(_))), "{role:?}");
-    assert_eq!(store.list_keys(&ws()).await.unwrap().len(), 1);
+    assert_eq!(store.list_keys(&ws(), None, 100).await.unwrap().len(), 1);
+
+    // Listed a page at a time, newest first; `before` is the previous page's last key.
+    for (n, name) in ["bot-2", "bot-3"].into_iter().enumerate() {
+        store
+            .create_key(
+                key(name, AccessRole::Agent, 3 + n as u8),
+                system(),
+                at(n as i64),
+            )
+            .await
+            .unwrap();
+    }
+    let names = |keys: &[loopgate_store::KeyRecord]| {
+        keys.iter()
+            .map(|k| k.principal.name.clone())
+            .collect::<Vec<_>>()
+    };
+    let first = store.list_keys(&ws(), None, 2).await.unwrap();
+    assert_eq!(names(&first), ["bot-3", "bot-2"]);
+    let rest = store.list_keys(&ws(), Some(first[1].id), 2).await.unwrap();
+    assert_eq!(names(&rest), ["bot"]);
+    let unknown = store
+        .list_keys(&ws(), Some(loopgate_core::KeyId::new()), 2)
+        .await
+        .unwrap();
+    assert!(unknown.is_empty(), "{unknown:?}");
 
     let entries = chain_len(store).await;
     let revoked = store

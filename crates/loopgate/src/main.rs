@@ -19,7 +19,7 @@ use loopgate_core::{AccessRole, Clock, Role, SystemClock, WorkspaceId};
 use loopgate_server::routes::keys::check_new_key;
 use loopgate_server::web::session::{check_password, hash_password, random_token};
 use loopgate_server::{AppState, Settings, keys};
-use loopgate_store::{NewAccount, NewKey, PostgresStore, SqliteStore, Store};
+use loopgate_store::{KeyRecord, NewAccount, NewKey, PostgresStore, SqliteStore, Store};
 use secrecy::ExposeSecret;
 
 use crate::config::{Config, Overrides};
@@ -306,7 +306,18 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         } => {
             let config = Config::load(file, db.overrides())?;
             let store = open(&config).await?.store;
-            for k in store.list_keys(&workspace).await? {
+            let mut keys = Vec::new();
+            loop {
+                let page = store
+                    .list_keys(&workspace, keys.last().map(|k: &KeyRecord| k.id), 500)
+                    .await?;
+                let last = page.len() < 500;
+                keys.extend(page);
+                if last {
+                    break;
+                }
+            }
+            for k in keys {
                 let roles: Vec<&str> = k
                     .principal
                     .reviewer_roles
@@ -314,9 +325,14 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     .map(|r| r.as_str())
                     .collect();
                 println!(
-                    "{}  {}…  {:<8} {:<20} {:<16} {}",
+                    "{}  {}  {:<8} {:<20} {:<16} {}",
                     k.id,
-                    k.prefix,
+                    // A minted key's prefix is the start of the secret; a chosen key's, a hash.
+                    if k.prefix.starts_with(keys::KEY_PREFIX) {
+                        format!("{}…", k.prefix)
+                    } else {
+                        k.prefix.clone()
+                    },
                     k.principal.access,
                     k.principal.name,
                     roles.join(","),

@@ -9,7 +9,6 @@
 
 mod common;
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
@@ -441,67 +440,6 @@ async fn a_bootstrap_key_too_short_to_be_safe_is_refused() {
     assert!(
         !err.contains("tiny-secret-7"),
         "the rejected secret is not echoed: {err}"
-    );
-}
-
-/// A directory this process cannot create files in: a read-only directory where permissions
-/// apply, and `/sys` (where nobody may create files) when running as root.
-fn unwritable_dir(tmp: &Path) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = tmp.join("read-only");
-    std::fs::create_dir(&dir).expect("mkdir");
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o555)).expect("chmod");
-    if File::create(dir.join("probe")).is_err() {
-        return dir;
-    }
-    let sys = PathBuf::from("/sys");
-    assert!(
-        File::create(sys.join("loopgate-probe")).is_err(),
-        "no unwritable directory found"
-    );
-    sys
-}
-
-#[tokio::test]
-async fn a_data_directory_that_cannot_be_written_is_a_clear_error() {
-    let tmp = TempDir::new().expect("tempdir");
-    let read_only = unwritable_dir(tmp.path());
-
-    for command in [
-        &["migrate"][..],
-        &["keys", "create", "--role", "agent", "--name", "bot"],
-        &["audit", "verify"],
-    ] {
-        let output = run(loopgate(tmp.path())
-            .args(command)
-            .arg("--data")
-            .arg(&read_only));
-        assert!(!output.status.success(), "{command:?} succeeded");
-        let err = stderr(&output);
-        assert!(
-            err.contains("cannot open") && err.contains(&read_only.display().to_string()),
-            "{command:?}: {err}"
-        );
-        assert!(stdout(&output).is_empty(), "{command:?}");
-    }
-    let child = loopgate(tmp.path())
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{}", free_port()),
-            "--data",
-        ])
-        .arg(&read_only)
-        .env("LOOPGATE_BOOTSTRAP_ADMIN_KEY", BOOTSTRAP_KEY)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("serve starts");
-    let (failed, err) = exits_with_failure(child);
-    assert!(failed);
-    assert!(
-        err.contains("cannot open") && err.contains(&read_only.display().to_string()),
-        "{err}"
     );
 }
 

@@ -109,6 +109,17 @@ pub async fn define_code(
             "description must be 1 to 500 characters, without NUL",
         ));
     }
+    let defined = state.store().decision_codes(&principal.workspace).await?;
+    let max = state.settings().max_codes;
+    if defined.len() >= max && !defined.iter().any(|c| c.code == body.code) {
+        return Err(ApiError::new(
+            ErrorCode::WorkspaceFull,
+            format!(
+                "the workspace has {max} decision codes of its own, the most it may; \
+                 reuse one or change its description"
+            ),
+        ));
+    }
     let record = state
         .store()
         .define_code(

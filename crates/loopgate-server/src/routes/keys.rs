@@ -7,10 +7,10 @@ use loopgate_core::audit::AuditActor;
 use loopgate_core::{AccessRole, KeyId, Permission, Principal, Role};
 use loopgate_store::NewKey;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, ErrorBody, ErrorCode};
-use crate::extract::{ApiPath, Auth, JsonBody};
+use crate::extract::{ApiPath, ApiQuery, Auth, JsonBody};
 use crate::keys;
 use crate::state::AppState;
 use crate::views::{CreatedKey, KeyList, KeyView};
@@ -91,20 +91,54 @@ pub async fn create_key(
     ))
 }
 
-/// The workspace's keys, newest first. Secrets are never shown.
+/// A page of the key listing.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct KeyQuery {
+    /// Keys made before this one: the previous page's `next_before`.
+    pub before: Option<String>,
+    /// Page size, 1 to 500 (default 100).
+    pub limit: Option<u32>,
+}
+
+/// The workspace's keys, newest first, a page at a time; revoked keys included. Secrets are
+/// never shown.
 #[utoipa::path(
     get, path = "/v1/keys", tag = "keys",
-    responses((status = 200, body = KeyList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    params(KeyQuery),
+    responses((status = 200, body = KeyList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("api_key" = []))
 )]
 pub async fn list_keys(
     State(state): State<AppState>,
     auth: Auth,
+    ApiQuery(q): ApiQuery<KeyQuery>,
 ) -> Result<Json<KeyList>, ApiError> {
     let principal = auth.require(Permission::ManageKeys, "manage keys")?;
-    let keys = state.store().list_keys(&principal.workspace).await?;
+    let bad = |m: String| ApiError::new(ErrorCode::InvalidQuery, m);
+    let max = state.settings().max_page;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=max).contains(&limit) {
+        return Err(bad(format!(
+            "limit must be between 1 and {max}, got {limit}"
+        )));
+    }
+    let before = q
+        .before
+        .as_deref()
+        .map(str::parse::<KeyId>)
+        .transpose()
+        .map_err(|_| bad("before must be a key id".into()))?;
+    let keys = state
+        .store()
+        .list_keys(&principal.workspace, before, limit)
+        .await?;
+    let next_before = (keys.len() == limit as usize)
+        .then(|| keys.last().map(|k| k.id.to_string()))
+        .flatten();
     Ok(Json(KeyList {
         keys: keys.into_iter().map(Into::into).collect(),
+        next_before,
     }))
 }
 

@@ -33,6 +33,24 @@ pub async fn put_policy(
     let policy = spec
         .validate()
         .map_err(|problems| ApiError::new(ErrorCode::InvalidPolicy, problems.join("; ")))?;
+    let store = state.store();
+    if store
+        .get_policy(&principal.workspace, &policy.name)
+        .await?
+        .is_none()
+    {
+        let max = state.settings().max_policies;
+        if store.list_policies(&principal.workspace).await?.len() >= max {
+            return Err(ApiError::new(
+                ErrorCode::WorkspaceFull,
+                format!(
+                    "the workspace has {max} policies, the most it may; \
+                     change one of them instead of adding {}",
+                    policy.name
+                ),
+            ));
+        }
+    }
     let stored = state
         .store()
         .put_policy(

@@ -358,11 +358,21 @@ impl Store for PostgresStore {
         .transpose()
     }
 
-    async fn list_keys(&self, workspace: &WorkspaceId) -> StoreResult<Vec<KeyRecord>> {
+    async fn list_keys(
+        &self,
+        workspace: &WorkspaceId,
+        before: Option<KeyId>,
+        limit: u32,
+    ) -> StoreResult<Vec<KeyRecord>> {
         sqlx::query(AssertSqlSafe(format!(
-            "{KEY_SELECT} WHERE k.workspace = $1 ORDER BY k.created_at DESC, k.id DESC"
+            "{KEY_SELECT} WHERE k.workspace = $1
+               AND ($2::text IS NULL OR (k.created_at, k.id) <
+                    (SELECT created_at, id FROM api_keys WHERE workspace = $1 AND id = $2))
+             ORDER BY k.created_at DESC, k.id DESC LIMIT $3"
         )))
         .bind(workspace.as_str())
+        .bind(before.map(|k| k.to_string()))
+        .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?
         .iter()

@@ -23,7 +23,7 @@ use loopgate_core::{
     Review, Role, Status, Timestamp, WorkspaceId,
 };
 use r2d2_sqlite::SqliteConnectionManager;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter};
+use rusqlite::{Connection, MAIN_DB, OpenFlags, OptionalExtension, params, params_from_iter};
 use rusqlite_migration::{M, Migrations};
 use serde_json::json;
 use tokio::sync::{Semaphore, broadcast};
@@ -222,6 +222,16 @@ impl SqliteStore {
         let path = data_dir.join(DB_FILE);
         let mut conn = Connection::open(&path)
             .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+        // SQLite opens a file it may not write read-only rather than fail: the server would then
+        // start and answer every write "unavailable, retry" until someone fixed the disk.
+        if conn.is_readonly(MAIN_DB).unwrap_or(true) {
+            return Err(StoreError::Unavailable(format!(
+                "{} cannot be written (a read-only file or file system): Loopgate needs to write \
+                 its data directory {}",
+                path.display(),
+                data_dir.display()
+            )));
+        }
         configure(&conn)
             .map_err(|e| StoreError::Unavailable(format!("cannot use {}: {e}", path.display())))?;
         migrations().to_latest(&mut conn).map_err(|e| {
@@ -559,13 +569,22 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn list_keys(&self, workspace: &WorkspaceId) -> StoreResult<Vec<KeyRecord>> {
+    async fn list_keys(
+        &self,
+        workspace: &WorkspaceId,
+        before: Option<KeyId>,
+        limit: u32,
+    ) -> StoreResult<Vec<KeyRecord>> {
         let ws = workspace.clone();
+        let before = before.map(|k| k.to_string());
         self.read(move |c| {
             let mut stmt = c.prepare_cached(&format!(
-                "{KEY_SELECT} WHERE k.workspace = ?1 ORDER BY k.created_at DESC, k.id DESC"
+                "{KEY_SELECT} WHERE k.workspace = ?1
+                   AND (?2 IS NULL OR (k.created_at, k.id) <
+                        (SELECT created_at, id FROM api_keys WHERE workspace = ?1 AND id = ?2))
+                 ORDER BY k.created_at DESC, k.id DESC LIMIT ?3"
             ))?;
-            let mut rows = stmt.query([ws.as_str()])?;
+            let mut rows = stmt.query(params![ws.as_str(), before, limit])?;
             let mut out = Vec::new();
             while let Some(r) = rows.next()? {
                 out.push(key_row(r)?);

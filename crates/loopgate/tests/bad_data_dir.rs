@@ -1,0 +1,466 @@
+//! Starting on a data directory that already holds a database with items, on a disk that has
+//! since gone bad. On a read-only disk `serve` refuses to start, with an error that names the
+//! directory and says it cannot be written. On a full disk it starts, serves reads and refuses
+//! writes with 507 `storage_full` (never another 5xx) once its files have no room left. Either way
+//! nothing stored before is lost or altered: once the disk is fixed, the same directory serves
+//! every acknowledged item as it was and `loopgate audit verify` finds the chain intact. And a
+//! read-only data directory with no database yet is a clear error for every command.
+//!
+//! The disks are tmpfs mounted for the test, which needs root (CI runs as root); elsewhere the
+//! tests that need one say so and pass (the empty read-only directory then lacks write permission
+//! instead).
+
+mod common;
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{free_port, loopgate, run, stderr, stdout};
+use serde_json::{Value, json};
+
+const ADMIN: &str = "lg_bad_data_dir_test_bootstrap_admin_key_0123";
+
+/// A tmpfs mounted over a directory, unmounted when dropped.
+struct Disk {
+    mount: PathBuf,
+}
+
+impl Disk {
+    /// Mounts a tmpfs of `size` with `options` (e.g. `ro`); `None` when that is not allowed.
+    fn mount(at: &Path, size: &str, options: &str) -> Option<Self> {
+        std::fs::create_dir_all(at).expect("mount point");
+        let mounted = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size}{options}"),
+                "tmpfs",
+            ])
+            .arg(at)
+            .status()
+            .is_ok_and(|s| s.success());
+        mounted.then(|| Self {
+            mount: at.to_owned(),
+        })
+    }
+
+    /// Makes the file system read-only (`ro`) or writable again (`rw`), keeping its files.
+    fn remount(&self, mode: &str) {
+        let output = run(Command::new("mount")
+            .args(["-o", &format!("remount,{mode}")])
+            .arg(&self.mount));
+        assert!(
+            output.status.success(),
+            "remount {mode}: {}",
+            stderr(&output)
+        );
+    }
+
+    /// Writes a ballast file until the disk is full.
+    fn fill(&self) {
+        let mut ballast = File::create(self.mount.join("ballast")).expect("ballast");
+        let chunk = vec![0u8; 16 * 1024];
+        while ballast
+            .write_all(&chunk)
+            .and_then(|()| ballast.sync_all())
+            .is_ok()
+        {}
+    }
+
+    fn free(&self) {
+        std::fs::remove_file(self.mount.join("ballast")).expect("ballast removed");
+    }
+}
+
+impl Drop for Disk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.mount).status();
+    }
+}
+
+/// A `loopgate serve` process over a data directory, with the bootstrap admin key. Killed when
+/// dropped; [`Serve::stop`] stops it the way an operator does.
+struct Serve {
+    child: Child,
+    base: String,
+    log: PathBuf,
+    client: reqwest::Client,
+}
+
+/// What became of a `loopgate serve`.
+enum Started {
+    /// It answers `/healthz`.
+    Ready(Serve),
+    /// It exited first, with this status and this on stderr.
+    Exited(ExitStatus, String),
+}
+
+impl Serve {
+    /// Starts `loopgate serve` on `data` and waits, with a deadline, until it either answers
+    /// `/healthz` or exits.
+    async fn start(tmp: &Path, data: &Path) -> Started {
+        let port = free_port();
+        let log = tmp.join(format!("serve-{port}.log"));
+        let child = loopgate(tmp)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"])
+            .arg(data)
+            .env("LOOPGATE_BOOTSTRAP_ADMIN_KEY", ADMIN)
+            .stdout(Stdio::null())
+            .stderr(File::create(&log).expect("log file"))
+            .spawn()
+            .expect("serve runs");
+        let mut serve = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            log,
+            client: reqwest::Client::builder()
+                .no_proxy()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .expect("client"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = serve.child.try_wait().expect("process status") {
+                return Started::Exited(status, serve.log());
+            }
+            let health = serve
+                .client
+                .get(format!("{}/healthz", serve.base))
+                .send()
+                .await;
+            if health.is_ok_and(|r| r.status().is_success()) {
+                return Started::Ready(serve);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "serve neither became ready nor exited: {}",
+                serve.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Starts `loopgate serve` on `data`, which must succeed.
+    async fn ready(tmp: &Path, data: &Path) -> Self {
+        match Self::start(tmp, data).await {
+            Started::Ready(serve) => serve,
+            Started::Exited(status, err) => panic!("serve exited with {status}: {err}"),
+        }
+    }
+
+    /// Stops the server with SIGTERM, as an operator or a service manager does, and asserts that
+    /// it shuts down cleanly.
+    async fn stop(mut self) {
+        let signalled = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(signalled.success(), "SIGTERM not delivered");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("process status") {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "serve did not stop on SIGTERM: {}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let log = self.log();
+        assert!(status.success(), "serve stopped with {status}: {log}");
+        assert!(!log.contains("panicked"), "{log}");
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the server answers");
+        let status = response.status().as_u16();
+        let body = response.json().await.expect("JSON");
+        (status, body)
+    }
+
+    async fn get(&self, path: &str, key: &str) -> (u16, Value) {
+        self.request(reqwest::Method::GET, path, key, None).await
+    }
+
+    async fn post(&self, path: &str, key: &str, body: Value) -> (u16, Value) {
+        self.request(reqwest::Method::POST, path, key, Some(body))
+            .await
+    }
+
+    /// Sets up a policy and an agent key; returns the agent's key.
+    async fn set_up(&self) -> String {
+        let (status, body) = self
+            .post(
+                "/v1/policies",
+                ADMIN,
+                json!({"name": "reply.draft", "kind": "reply",
+                       "thresholds": {"approve_at": 0.99, "reject_below": 0.01}}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let (status, created) = self
+            .post("/v1/keys", ADMIN, json!({"name": "bot", "role": "agent"}))
+            .await;
+        assert_eq!(status, 201, "{created}");
+        created["key"].as_str().expect("a key").to_owned()
+    }
+
+    /// Submits `n` as `agent`, which must be acknowledged; returns the item as acknowledged.
+    async fn submit(&self, agent: &str, n: usize) -> Value {
+        let (status, item) = self.post("/v1/items", agent, submission(n)).await;
+        assert_eq!(status, 201, "{item}");
+        item
+    }
+
+    /// Asserts that every item in `acknowledged` is stored exactly as it was acknowledged, and
+    /// that nothing else is.
+    async fn assert_holds_exactly(&self, acknowledged: &[Value]) {
+        for item in acknowledged {
+            let id = item["id"].as_str().expect("id");
+            let (status, stored) = self.get(&format!("/v1/items/{id}"), ADMIN).await;
+            assert_eq!(status, 200, "acknowledged item {id} lost: {stored}");
+            assert_eq!(
+                without_clock(&stored),
+                without_clock(item),
+                "item {id} altered"
+            );
+        }
+        let (status, listed) = self.get("/v1/items?limit=500", ADMIN).await;
+        assert_eq!(status, 200, "{listed}");
+        assert_eq!(
+            listed["items"].as_array().expect("items").len(),
+            acknowledged.len(),
+            "items stored that were never acknowledged: {listed}"
+        );
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn submission(n: usize) -> Value {
+    json!({
+        "policy": "reply.draft",
+        "input": {"text": format!("Ticket {n}: {}", "the invoice total is wrong; ".repeat(20))},
+        "customer": {"id": format!("customer-{n}")},
+        "proposal": {"kind": "reply", "payload": {"text": "We are on it.".repeat(20)}, "confidence": 0.5}
+    })
+}
+
+/// An item without what is computed from the clock when it is read (the time left to its SLA).
+fn without_clock(item: &Value) -> Value {
+    let mut item = item.clone();
+    item.as_object_mut().expect("an item").remove("sla_status");
+    item
+}
+
+/// Asserts that `loopgate audit verify` finds every chain in `data` intact.
+fn assert_audit_intact(tmp: &Path, data: &Path) {
+    let output = run(loopgate(tmp).args(["audit", "verify", "--data"]).arg(data));
+    assert!(
+        output.status.success(),
+        "{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    assert!(
+        stdout(&output).contains("chain intact"),
+        "{}",
+        stdout(&output)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_whose_disk_became_read_only_is_refused_at_start_and_kept_intact() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let Some(disk) = Disk::mount(&tmp.path().join("disk"), "8m", "") else {
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    };
+    let data = tmp.path().join("disk/data");
+
+    let server = Serve::ready(tmp.path(), &data).await;
+    let agent = server.set_up().await;
+    let mut acknowledged = Vec::new();
+    for n in 0..5 {
+        acknowledged.push(server.submit(&agent, n).await);
+    }
+    server.stop().await;
+
+    disk.remount("ro");
+    let read_only_start = match Serve::start(tmp.path(), &data).await {
+        Started::Exited(status, err) => Ok((status, err)),
+        Started::Ready(server) => {
+            let (ready, _) = server.get("/readyz", ADMIN).await;
+            let (status, body) = server.post("/v1/items", &agent, submission(99)).await;
+            Err(format!(
+                "serve started on a read-only database: /readyz answered {ready}, and a submit \
+                 {status} {body}; log: {}",
+                server.log()
+            ))
+        }
+    };
+
+    // Once the disk is writable again, the same directory serves everything it held, takes
+    // writes, and its audit chain is intact. Checked before the refusal above is asserted, so
+    // that a server that wrongly started still has its data checked.
+    disk.remount("rw");
+    let server = Serve::ready(tmp.path(), &data).await;
+    server.assert_holds_exactly(&acknowledged).await;
+    acknowledged.push(server.submit(&agent, 5).await);
+    server.assert_holds_exactly(&acknowledged).await;
+    server.stop().await;
+    assert_audit_intact(tmp.path(), &data);
+
+    let (status, err) = read_only_start.unwrap_or_else(|started| panic!("{started}"));
+    assert!(!status.success(), "serve exited with {status}: {err}");
+    let lower = err.to_lowercase();
+    assert!(
+        err.contains(&data.display().to_string())
+            && ["read-only", "readonly", "cannot be written", "not writable"]
+                .iter()
+                .any(|cause| lower.contains(cause)),
+        "the error names the directory and says it cannot be written: {err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_on_a_disk_that_filled_up_starts_serving_reads_and_refuses_writes_with_507() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let Some(disk) = Disk::mount(&tmp.path().join("disk"), "6m", "") else {
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    };
+    let data = tmp.path().join("disk/data");
+
+    let server = Serve::ready(tmp.path(), &data).await;
+    let agent = server.set_up().await;
+    let mut acknowledged = Vec::new();
+    for n in 0..5 {
+        acknowledged.push(server.submit(&agent, n).await);
+    }
+    server.stop().await;
+
+    // The disk fills while the server is down; it starts anyway, on the database it has.
+    disk.fill();
+    let server = Serve::ready(tmp.path(), &data).await;
+    server.assert_holds_exactly(&acknowledged).await;
+
+    // Writes go on while the database's files have room inside them, then are refused whole.
+    let mut refused = 0;
+    for n in 100..400 {
+        let response = server
+            .client
+            .post(format!("{}/v1/items", server.base))
+            .bearer_auth(&agent)
+            .json(&submission(n))
+            .send()
+            .await
+            .expect("the server answers");
+        let status = response.status().as_u16();
+        let retry_after = response.headers().get("retry-after").cloned();
+        let body: Value = response.json().await.expect("JSON");
+        match status {
+            201 => acknowledged.push(body),
+            507 => {
+                assert_eq!(body["error"]["code"], "storage_full", "{body}");
+                assert!(retry_after.is_some(), "507 without Retry-After");
+                refused += 1;
+            }
+            other => panic!("a submit on a full disk answered {other}: {body}"),
+        }
+    }
+    assert!(
+        refused > 0,
+        "the disk never filled: {} stored",
+        acknowledged.len()
+    );
+    // Reads still work, and the refused submits left nothing behind.
+    server.assert_holds_exactly(&acknowledged).await;
+
+    // Space is freed and the server restarted: everything acknowledged is there, whole, writes
+    // are taken, and the audit chain is intact.
+    disk.free();
+    server.stop().await;
+    let server = Serve::ready(tmp.path(), &data).await;
+    server.assert_holds_exactly(&acknowledged).await;
+    acknowledged.push(server.submit(&agent, 1_000).await);
+    server.assert_holds_exactly(&acknowledged).await;
+    server.stop().await;
+    assert_audit_intact(tmp.path(), &data);
+}
+
+/// An empty data directory nothing can be created in: a read-only tmpfs as root (who ignores
+/// permissions), a directory without write permission otherwise. `None` if neither works.
+fn read_only_empty_dir(tmp: &Path) -> Option<(PathBuf, Option<Disk>)> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tmp.join("read-only");
+    std::fs::create_dir(&dir).expect("mkdir");
+    let disk = Disk::mount(&dir, "1m", ",ro");
+    if disk.is_none() {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o555)).expect("chmod");
+    }
+    let writable = File::create(dir.join("probe")).is_ok();
+    (!writable).then_some((dir, disk))
+}
+
+#[tokio::test]
+async fn an_empty_data_directory_that_cannot_be_written_is_a_clear_error() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let Some((read_only, _disk)) = read_only_empty_dir(tmp.path()) else {
+        eprintln!("skipped: no way to make a directory read-only here (root without mount)");
+        return;
+    };
+    let names_it =
+        |err: &str| err.contains("cannot open") && err.contains(&read_only.display().to_string());
+
+    for command in [
+        &["migrate"][..],
+        &["keys", "create", "--role", "agent", "--name", "bot"],
+        &["audit", "verify"],
+    ] {
+        let output = run(loopgate(tmp.path())
+            .args(command)
+            .arg("--data")
+            .arg(&read_only));
+        assert!(!output.status.success(), "{command:?} succeeded");
+        let err = stderr(&output);
+        assert!(names_it(&err), "{command:?}: {err}");
+        assert!(stdout(&output).is_empty(), "{command:?}");
+    }
+    match Serve::start(tmp.path(), &read_only).await {
+        Started::Exited(status, err) => {
+            assert!(!status.success(), "serve exited with {status}");
+            assert!(names_it(&err), "serve: {err}");
+        }
+        Started::Ready(server) => panic!("serve started: {}", server.log()),
+    }
+}
