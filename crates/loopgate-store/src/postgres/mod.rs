@@ -169,15 +169,30 @@ impl PostgresStore {
     }
 }
 
-/// The URL with its password (if any) replaced by `***`, for messages and logs.
+/// The URL with its passwords (in the user part, or a `password`/`sslpassword` parameter)
+/// replaced by `***`, for messages and logs. A string that is not a URL at all (a libpq
+/// `key=value` string, a typo) may hold a password anywhere, so none of it is shown.
 pub fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => url.to_owned(),
+    let Ok(mut u) = url::Url::parse(url) else {
+        return "(a database URL that does not parse; not shown, it may hold a password)".into();
+    };
+    if u.password().is_some() {
+        let _ = u.set_password(Some("***"));
     }
+    if u.query().is_some() {
+        let pairs: Vec<(String, String)> = u
+            .query_pairs()
+            .map(|(k, v)| {
+                let secret = k.to_ascii_lowercase().contains("password");
+                (
+                    k.into_owned(),
+                    if secret { "***".into() } else { v.into_owned() },
+                )
+            })
+            .collect();
+        u.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    u.to_string()
 }
 
 /// Whether `text` holds a NUL character, which PostgreSQL text cannot store (SQLite can): a
@@ -1711,4 +1726,29 @@ async fn save_policy_state(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn redacted_urls_keep_where_they_point_and_lose_every_password() {
+        assert_eq!(
+            redact("postgres://loopgate:s3cret@db.internal:5432/loopgate"),
+            "postgres://loopgate:***@db.internal:5432/loopgate"
+        );
+        assert_eq!(
+            redact(
+                "postgres://db/loopgate?user=lg&password=s3cret&sslmode=require&sslpassword=k3y"
+            ),
+            "postgres://db/loopgate?user=lg&password=***&sslmode=require&sslpassword=***"
+        );
+        assert_eq!(
+            redact("postgres://127.0.0.1:5432/test"),
+            "postgres://127.0.0.1:5432/test"
+        );
+        let dsn = redact("host=db user=lg password=s3cret dbname=loopgate");
+        assert!(!dsn.contains("s3cret") && !dsn.contains("db"), "{dsn}");
+    }
 }
