@@ -235,14 +235,23 @@ impl From<KeyRecord> for KeyView {
     }
 }
 
-/// A newly created key. The secret is shown this once.
-#[derive(Debug, Serialize, ToSchema)]
+/// A newly created key. The secret is shown this once (and never in `Debug`).
+#[derive(Serialize, ToSchema)]
 pub struct CreatedKey {
     /// The secret: send it as `Authorization: Bearer <key>`. It cannot be shown again.
     pub key: String,
     /// The key as listed.
     #[serde(flatten)]
     pub record: KeyView,
+}
+
+impl std::fmt::Debug for CreatedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedKey")
+            .field("key", &"[redacted]")
+            .field("record", &self.record)
+            .finish()
+    }
 }
 
 /// The workspace's keys.

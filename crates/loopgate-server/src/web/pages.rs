@@ -116,13 +116,26 @@ pub async fn login_page(
     login_response(jar, page, state.settings().secure_cookies)
 }
 
-#[derive(Debug, Deserialize)]
+/// Its password never shows in `Debug`.
+#[derive(Deserialize)]
 pub struct LoginForm {
     csrf: String,
     name: String,
     password: String,
     workspace: String,
     next: Option<String>,
+}
+
+impl std::fmt::Debug for LoginForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginForm")
+            .field("csrf", &self.csrf)
+            .field("name", &self.name)
+            .field("workspace", &self.workspace)
+            .field("next", &self.next)
+            .field("password", &"[redacted]")
+            .finish()
+    }
 }
 
 pub async fn login(
@@ -1344,7 +1357,8 @@ pub async fn users(
     Ok(render(&page)?.into_response())
 }
 
-#[derive(Debug, Deserialize)]
+/// Its password never shows in `Debug`.
+#[derive(Deserialize)]
 pub struct UserForm {
     #[serde(default)]
     csrf: String,
@@ -1353,6 +1367,18 @@ pub struct UserForm {
     #[serde(default)]
     reviewer_roles: Vec<String>,
     password: String,
+}
+
+impl std::fmt::Debug for UserForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserForm")
+            .field("csrf", &self.csrf)
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field("reviewer_roles", &self.reviewer_roles)
+            .field("password", &"[redacted]")
+            .finish()
+    }
 }
 
 pub async fn save_user(
@@ -1612,4 +1638,33 @@ pub async fn audit_verdict(
         .await?;
     }
     show_next_audit(&state, &viewer).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{LoginForm, UserForm};
+
+    #[test]
+    fn forms_never_show_their_password_in_debug_output() {
+        let login = LoginForm {
+            csrf: "t".into(),
+            name: "ana".into(),
+            password: "correct-horse-battery".into(),
+            workspace: "default".into(),
+            next: None,
+        };
+        let user = UserForm {
+            csrf: "t".into(),
+            name: "ben".into(),
+            role: "reviewer".into(),
+            reviewer_roles: vec!["triage".into()],
+            password: "tr0ub4dor-and-3".into(),
+        };
+        let shown = format!("{login:?} {user:?}");
+        assert!(shown.contains("ana") && shown.contains("ben"), "{shown}");
+        assert!(
+            !shown.contains("correct-horse") && !shown.contains("tr0ub4dor"),
+            "{shown}"
+        );
+    }
 }
