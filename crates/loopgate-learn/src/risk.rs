@@ -19,9 +19,14 @@
 //! testing), strictest first; we stop at the first p-value above `delta`, and the loosest
 //! threshold rejected before stopping is certified. Fixed-sequence testing controls the
 //! family-wise error rate at `delta` with no multiplicity correction. The sequence starts at the
-//! first threshold with enough items above it for the bound to be reachable at all,
-//! `n_t >= ln(delta) / ln(1 - alpha)`: that choice uses only the scores, never the labels, so
-//! the p-values stay valid (conditionally on the scores).
+//! first threshold with at least [`RiskTarget::start_items`] items above it: enough that a
+//! threshold whose true error rate is half of `alpha` passes with probability 0.9. It does not
+//! start where the bound first becomes reachable, `n_t >= ln(delta) / ln(1 - alpha)`
+//! ([`RiskTarget::min_items`], about `3 / alpha`): there only a threshold with zero errors
+//! passes, so a fixed-sequence test starting there stops at once on the first error among the
+//! most confident items and certifies nothing. The start depends only on how many items lie
+//! above each threshold, never on their labels, so the p-values stay valid (conditionally on the
+//! scores).
 //!
 //! The numerics are done here rather than with a statistics crate: `statrs`'s inverse beta is
 //! inaccurate at large shape parameters (statrs issues 434/435), and a wrong bound here is a
@@ -359,8 +364,9 @@ pub fn clopper_pearson_upper(k: u64, n: u64, delta: f64) -> Result<f64, Error> {
         return Ok(1.0);
     }
     let target = delta.ln();
-    // The CDF falls as p rises; it is >= delta at p = k/n (median argument) or below.
-    let (mut lo, mut hi) = (k as f64 / n as f64, 1.0f64);
+    // The CDF falls as p rises, from 1 at p = 0 to 0 at p = 1, so [0, 1] brackets the bound
+    // for every delta. (It lies above k/n only for delta <= 1/2: k is a median at p = k/n.)
+    let (mut lo, mut hi) = (0.0f64, 1.0f64);
     for _ in 0..200 {
         let mid = 0.5 * (lo + hi);
         if mid <= lo || mid >= hi {
@@ -747,6 +753,40 @@ mod tests {
     }
 
     #[test]
+    fn clopper_pearson_is_exact_for_delta_above_one_half() {
+        // Above delta = 1/2 the bound lies below k/n. References from exact decimal
+        // arithmetic (Python decimal, 50 digits, bisection on the binomial polynomial).
+        // 1 of 10 at delta 0.75: the Beta(0.25; 2, 9) quantile.
+        let u = clopper_pearson_upper(1, 10, 0.75).unwrap();
+        assert!(close(u, 0.096_403_852_611_779_08, 1e-9), "{u}");
+        assert!(u < 0.1);
+        // Zero errors keeps the closed form 1 - delta^(1/n).
+        let u = clopper_pearson_upper(0, 10, 0.9).unwrap();
+        assert!(close(u, 1.0 - 0.9f64.powf(0.1), 1e-9), "{u}");
+        let u = clopper_pearson_upper(3, 20, 0.9).unwrap();
+        assert!(close(u, 0.090_213_455_307_470_49, 1e-9), "{u}");
+        // The defining relation holds at the returned bound: P(Bin(n, u) <= k) = delta.
+        for (k, n, delta) in [
+            (1, 10, 0.75),
+            (3, 20, 0.9),
+            (50, 1_000, 0.6),
+            (7, 5_000, 0.99),
+        ] {
+            let u = clopper_pearson_upper(k, n, delta).unwrap();
+            assert!(
+                (binomial_cdf(k, n, u) - delta).abs() < 1e-9,
+                "{k} {n} {delta}"
+            );
+        }
+        // The lower bound, its mirror image, is exact there too.
+        assert!(close(
+            clopper_pearson_lower(9, 10, 0.75).unwrap(),
+            1.0 - 0.096_403_852_611_779_08,
+            1e-9
+        ));
+    }
+
+    #[test]
     fn testing_starts_where_half_the_target_passes_with_power() {
         let target = RiskTarget::new(0.01, 0.05).unwrap();
         let n = target.start_items();
@@ -763,6 +803,28 @@ mod tests {
             .take_while(|k| binomial_cdf(*k, m, 0.01) <= 0.05)
             .last();
         assert!(k.is_none_or(|k| binomial_cdf(k, m, 0.005) < 0.9));
+    }
+
+    #[test]
+    fn one_error_among_the_most_confident_items_does_not_stop_the_sequence() {
+        // 6,000 items, the most confident one wrong, then one error in 500 (0.2%).
+        let n = 6_000;
+        let outcomes: Vec<Outcome> = (0..n)
+            .map(|i| Outcome {
+                score: 1.0 - i as f64 / n as f64,
+                correct: i != 0 && i % 500 != 250,
+            })
+            .collect();
+        let target = RiskTarget::new(0.01, 0.05).unwrap();
+        // Where the bound first becomes reachable only zero errors pass: a sequence starting
+        // there would stop at once on the first item.
+        assert!(binomial_cdf(1, target.min_items(), 0.01) > 0.05);
+        let grid = uniform_grid(1.0, 0.0, 600).unwrap();
+        let cert = certify_approve(&outcomes, &grid, target)
+            .unwrap()
+            .expect("certified despite the early error");
+        assert!(cert.items >= target.start_items());
+        assert!(cert.automation_rate > 0.9, "{cert:?}");
     }
 
     #[test]
@@ -915,11 +977,16 @@ mod tests {
 
     proptest! {
         #[test]
-        fn upper_bound_is_monotone_and_above_the_rate(n in 1u64..3000, k_frac in 0.0f64..1.0, delta in 0.001f64..0.5) {
+        fn upper_bound_is_monotone_and_exact(n in 1u64..3000, k_frac in 0.0f64..1.0, delta in 0.001f64..0.999) {
             let k = ((n as f64) * k_frac).floor() as u64;
             let u = clopper_pearson_upper(k, n, delta).unwrap();
-            prop_assert!(u >= k as f64 / n as f64);
+            if delta <= 0.5 {
+                // k is a median of Bin(n, k/n): the bound lies at or above the observed rate.
+                prop_assert!(u >= k as f64 / n as f64);
+            }
             prop_assert!(u <= 1.0);
+            // More confidence, a higher bound.
+            prop_assert!(clopper_pearson_upper(k, n, (delta / 2.0).max(1e-6)).unwrap() >= u);
             if k < n {
                 prop_assert!(clopper_pearson_upper(k + 1, n, delta).unwrap() >= u);
             }
@@ -948,11 +1015,24 @@ mod tests {
             let outcomes: Vec<Outcome> = raw.iter().map(|&(s, u)| Outcome { score: s, correct: u < 0.5 + 0.5 * s }).collect();
             let target = RiskTarget::new(alpha, 0.1).unwrap();
             let grid = uniform_grid(1.0, 0.0, 20).unwrap();
+            let start = target.start_items();
+            prop_assert!(start >= target.min_items());
             if let Some(c) = certify_approve(&outcomes, &grid, target).unwrap() {
-                prop_assert!(c.items >= target.min_items());
+                // Never rests on fewer labelled outcomes than where testing starts.
+                prop_assert!(c.items >= start);
                 prop_assert!(c.p_value <= target.delta());
                 let above = outcomes.iter().filter(|o| o.score >= c.threshold).count() as u64;
                 prop_assert_eq!(above, c.items);
+                // Fixed-sequence testing: every stricter threshold with at least `start` items
+                // above it was tested before this one, and passed.
+                for &t in grid.iter().take_while(|&&t| t > c.threshold) {
+                    let (items, errors) = count_side(&outcomes, t, Side::Approve);
+                    if items >= start {
+                        let p = binomial_cdf(errors, items, alpha)
+                            .max(delivered_p_value(errors, items, items, alpha));
+                        prop_assert!(p <= target.delta(), "{t} failed before {}", c.threshold);
+                    }
+                }
             }
         }
     }

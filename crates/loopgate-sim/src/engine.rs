@@ -11,9 +11,11 @@
 //! whose audit coin came up (the same coin at the same rate as audits). Those labels are
 //! trusted only if reviewer noise cannot flip an outcome: with the second opinion on, a
 //! reviewer's label that disagrees with the model is checked by a second, independent reviewer
-//! who decides.
+//! who decides. When the kill switch trips, the labels from before are set aside: the threshold
+//! is certified again only from labels gathered since — everything people label while nothing
+//! is automated, then the audits — so a false alarm pauses automation without ending it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
 use chrono::{DateTime, Duration};
@@ -80,6 +82,45 @@ fn representative(dice: &Dice, i: usize, automating: bool, audit_rate: f64) -> b
     !automating || dice.uniform(i, Purpose::Audit) < audit_rate
 }
 
+/// Items over which drift measures the share of right proposals.
+const DRIFT_WINDOW: usize = 1_000;
+
+/// How drift makes the AI wrong on an extra share `error` of items: it keeps the share `a` of
+/// right proposals (before any corruption) over the last [`DRIFT_WINDOW`] items before the
+/// current one, and makes each right proposal wrong with probability `error / a`, so that
+/// `a · error / a = error` of all items turn wrong. When no more than `error` were right, every
+/// right proposal turns wrong.
+#[derive(Debug, Default)]
+struct DriftRate {
+    recent: VecDeque<bool>,
+    right: usize,
+}
+
+impl DriftRate {
+    /// Records whether the model's own proposal (before any drift) for an item was right.
+    fn observe(&mut self, right: bool) {
+        if self.recent.len() == DRIFT_WINDOW
+            && let Some(oldest) = self.recent.pop_front()
+        {
+            self.right -= usize::from(oldest);
+        }
+        self.recent.push_back(right);
+        self.right += usize::from(right);
+    }
+
+    /// The probability that drift turns a right proposal wrong, for an extra share `error`.
+    fn corruption(&self, error: f64) -> f64 {
+        let right = self.right as f64 / self.recent.len().max(1) as f64;
+        if error <= 0.0 {
+            0.0
+        } else if right <= error {
+            1.0
+        } else {
+            error / right
+        }
+    }
+}
+
 struct PlattCalibrator(PlattScaling);
 
 impl Calibrator for PlattCalibrator {
@@ -127,6 +168,7 @@ pub fn run_loop(
     let mut trips = 0;
     let mut first_trip_after_drift = None;
     let mut audited_since_drift = 0usize;
+    let mut drift_rate = DriftRate::default();
     let start = DateTime::from_timestamp(1_795_478_400, 0).expect("constant in range");
 
     let mut fates = Vec::with_capacity(stream.len());
@@ -142,12 +184,14 @@ pub fn run_loop(
             None => (labels[0].clone(), 0.0),
         };
         let drifting = config.drift.is_some_and(|d| i >= d.at);
-        if drifting
-            && proposal == ticket.label
-            && dice.uniform(i, Purpose::Drift) < config.drift.map_or(0.0, |d| d.error)
+        let right = proposal == ticket.label;
+        if let Some(d) = config.drift.filter(|_| drifting)
+            && right
+            && dice.uniform(i, Purpose::Drift) < drift_rate.corruption(d.error)
         {
             proposal = wrong_label(&dice, i, &ticket.label, labels);
         }
+        drift_rate.observe(right);
 
         // The real verdict pipeline decides.
         if tripped_until.is_some_and(|until| i >= until) {
@@ -226,10 +270,16 @@ pub fn run_loop(
                         });
                     }
                 }
+                // Audits are chosen by the coin alone: after a trip they feed the new pool too.
+                if let Some(live) = after_trip.as_mut() {
+                    live.push(Outcome {
+                        score: confidence,
+                        correct: proposal == label,
+                    });
+                }
                 learner.learn(Label {
                     text: ticket.text.clone(),
                     label,
-                    // Audits are chosen by the coin alone.
                     representative: true,
                 });
             }
@@ -239,7 +289,10 @@ pub fn run_loop(
             }
         } else {
             let label = human(&mut reviews, false);
-            if let (Some(live), Some(_)) = (after_trip.as_mut(), tripped_until) {
+            // After a trip, the threshold is certified again only from labels gathered since:
+            // everything people label while the switch holds or nothing is automated (a
+            // false alarm must not end automation for good), then the audits.
+            if let Some(live) = after_trip.as_mut().filter(|_| !automating) {
                 live.push(Outcome {
                     score: confidence,
                     correct: proposal == label,
@@ -408,6 +461,7 @@ fn submission(text: &str, proposal: &str, confidence: f64) -> Submission {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Drift, KillSwitch};
 
     fn labels() -> Vec<String> {
         (0..20).map(|i| format!("intent_{i}")).collect()
@@ -507,5 +561,111 @@ mod tests {
         let checked = wrong(true);
         assert!((single - 0.1).abs() < 0.02, "{single}");
         assert!(checked < 0.03, "{checked}");
+    }
+
+    #[test]
+    fn drift_turns_right_proposals_wrong_in_proportion_to_how_many_are_right() {
+        let mut rate = DriftRate::default();
+        assert_eq!(rate.corruption(0.2), 1.0, "nothing seen yet");
+        for i in 0..DRIFT_WINDOW {
+            rate.observe(i % 5 != 0);
+        }
+        // 80% right: a quarter of the right ones makes 20% of all items wrong.
+        assert!((rate.corruption(0.2) - 0.25).abs() < 1e-12);
+        assert_eq!(rate.corruption(0.0), 0.0);
+        assert_eq!(
+            rate.corruption(0.9),
+            1.0,
+            "cannot take more than the right ones"
+        );
+        // The window slides: the model now gets everything right.
+        for _ in 0..DRIFT_WINDOW {
+            rate.observe(true);
+        }
+        assert!((rate.corruption(0.2) - 0.2).abs() < 1e-12);
+    }
+
+    /// Tickets of 8 intents, each with its own words, except that about a third say nothing
+    /// telling: the model gets roughly 70% right, so "an extra share E of items wrong" and "a
+    /// share E of right proposals wrong" differ.
+    fn partly_learnable(n: usize) -> Vec<Ticket> {
+        (0..n)
+            .map(|i| {
+                let mix = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
+                let intent = mix % 8;
+                let text = if mix.is_multiple_of(3) {
+                    format!("hello i have a question {}", mix % 5)
+                } else {
+                    format!("about topic{intent} my thing{intent} is broken {}", mix % 7)
+                };
+                Ticket {
+                    text,
+                    label: format!("intent_{intent}"),
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_false_alarm_of_the_kill_switch_does_not_end_automation_for_good() {
+        let stream = partly_learnable(8_000);
+        let labels: Vec<String> = (0..8).map(|i| format!("intent_{i}")).collect();
+        // A hair trigger: one audited escape trips the switch, which the lead resets 100 items
+        // later, far fewer than a threshold needs labelled outcomes above it.
+        let config = Config {
+            reviewer_accuracy: 1.0,
+            target_escape: 0.05,
+            audit_rate: 0.3,
+            kill_switch: KillSwitch {
+                alarm_multiple: 2.0,
+                arl0: 1.5,
+                reset_after: 100,
+            },
+            ..Config::default()
+        };
+        let run = run_loop(&stream, &labels, &config, true).unwrap();
+        let automated =
+            |range: std::ops::Range<usize>| run.fates[range].iter().filter(|f| f.automated).count();
+        assert!(run.trips >= 1, "the switch tripped");
+        assert!(
+            automated(6_000..8_000) > 0,
+            "automation resumed after the trips"
+        );
+    }
+
+    #[test]
+    fn drift_makes_the_ai_wrong_on_an_extra_share_of_items() {
+        let stream = partly_learnable(2_000);
+        let labels: Vec<String> = (0..8).map(|i| format!("intent_{i}")).collect();
+        let config = |drift| Config {
+            reviewer_accuracy: 1.0,
+            drift,
+            ..Config::default()
+        };
+        let at = 1_000;
+        let wrong_after_drift = |drift| {
+            let run = run_loop(&stream, &labels, &config(drift), true).unwrap();
+            let after = &run.steps[at..];
+            let right = after.iter().filter(|s| s.proposal_correct).count();
+            (1.0 - right as f64 / after.len() as f64, run.steps)
+        };
+        let (base, steady) = wrong_after_drift(None);
+        let accuracy = 1.0 - base;
+        assert!(
+            (0.55..0.85).contains(&accuracy),
+            "model accuracy {accuracy}"
+        );
+        let (drifted, steps) = wrong_after_drift(Some(Drift { at, error: 0.3 }));
+        let extra = drifted - base;
+        // 0.3 of all items, not 0.3 of the right ones (which would be about 0.21).
+        assert!((extra - 0.3).abs() < 0.04, "extra wrong share {extra}");
+        // Before the drift the AI proposes what it would have.
+        let proposals = |s: &[Step]| {
+            s[..at]
+                .iter()
+                .map(|s| s.proposal.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(proposals(&steps), proposals(&steady));
     }
 }

@@ -27,13 +27,15 @@ pub enum SimError {
     Learn(#[from] loopgate_learn::Error),
 }
 
-/// Drift: from item `at` on, the AI's proposal is replaced by a wrong label with probability
-/// `error`.
+/// Drift: from item `at` on, the AI is wrong on an extra share `error` of items. Each right
+/// proposal is replaced by a wrong label with probability `error / a`, where `a` is the share of
+/// right proposals the model made over the 1,000 items just before (every right proposal when
+/// `a` is at most `error`: a model cannot be made wrong on more items than it gets right).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Drift {
     /// First drifting item (0-based).
     pub at: usize,
-    /// Extra share of items made wrong, in [0, 1].
+    /// Extra share of all items whose proposal is made wrong, in [0, 1].
     pub error: f64,
 }
 
@@ -73,7 +75,9 @@ pub struct Config {
     pub kill_switch: KillSwitch,
     /// Earlier labels the models rehearse after each new one.
     pub replay: usize,
-    /// Also run Loopgate with single reviews (no second opinion), for comparison.
+    /// Run Loopgate with second opinions (the `loopgate` row).
+    pub second_opinion: bool,
+    /// Run Loopgate with single reviews, no second opinion (the `loopgate-single-review` row).
     pub compare_single_review: bool,
 }
 
@@ -95,13 +99,16 @@ impl Default for Config {
                 reset_after: 1_000,
             },
             replay: 8,
+            second_opinion: true,
             compare_single_review: true,
         }
     }
 }
 
 impl Config {
-    fn check(&self) -> Result<(), SimError> {
+    /// Checks every setting, as [`simulate`] does before it starts: call it before writing
+    /// anything.
+    pub fn validate(&self) -> Result<(), SimError> {
         let open = |name: &str, v: f64| {
             if v > 0.0 && v < 1.0 {
                 Ok(())
@@ -122,6 +129,19 @@ impl Config {
         };
         open("target escape", self.target_escape)?;
         open("confidence", self.confidence)?;
+        // The bound's own limits, checked here so a run fails before it starts.
+        loopgate_learn::risk::RiskTarget::new(self.target_escape, 1.0 - self.confidence).map_err(
+            |e| {
+                SimError::Invalid(format!(
+                    "target escape {} at confidence {} cannot be certified: {e} \
+                     (target escape must lie in [{}, 0.5], confidence in [0.5, {}])",
+                    self.target_escape,
+                    self.confidence,
+                    loopgate_learn::risk::MIN_ALPHA,
+                    1.0 - loopgate_learn::risk::MIN_DELTA,
+                ))
+            },
+        )?;
         closed("reviewer accuracy", self.reviewer_accuracy)?;
         closed("audit rate", self.audit_rate)?;
         closed(
@@ -130,6 +150,11 @@ impl Config {
         )?;
         if let Some(d) = self.drift {
             closed("drift error", d.error)?;
+        }
+        if !self.second_opinion && !self.compare_single_review {
+            return Err(SimError::Invalid(
+                "run Loopgate with second opinions, with single reviews, or both".into(),
+            ));
         }
         if self.refit_every == 0 || self.folds < 2 {
             return Err(SimError::Invalid(
@@ -156,7 +181,8 @@ pub struct Report {
     pub labels: usize,
     /// The oracle's hindsight threshold on raw confidence.
     pub oracle_threshold: Option<f64>,
-    /// Loopgate's certified raw-confidence threshold at each refit, as (item, threshold).
+    /// Loopgate's certified raw-confidence threshold at each refit, as (item, threshold): of
+    /// the `loopgate` run, or of `loopgate-single-review` when only that one runs.
     pub loopgate_thresholds: Vec<(usize, Option<f64>)>,
     /// Per policy.
     pub policies: Vec<PolicyResult>,
@@ -181,7 +207,7 @@ pub fn simulate_stream(
     all: &[Ticket],
     config: &Config,
 ) -> Result<Report, SimError> {
-    config.check()?;
+    config.validate()?;
     if stream.is_empty() {
         return Err(SimError::Invalid("no tickets to simulate".into()));
     }
@@ -190,15 +216,28 @@ pub fn simulate_stream(
     labels.dedup();
 
     let alpha = config.target_escape;
+    // The escape rate's upper bound at the run's confidence.
+    let delta = 1.0 - config.confidence;
     let upper = |k: usize, n: usize| {
-        loopgate_learn::risk::clopper_pearson_upper(k as u64, n as u64, 0.05).unwrap_or(1.0)
+        loopgate_learn::risk::clopper_pearson_upper(k as u64, n as u64, delta).unwrap_or(1.0)
     };
-    let main = engine::run_loop(stream, &labels, config, true)?;
-    let single = if config.compare_single_review {
-        Some(engine::run_loop(stream, &labels, config, false)?)
-    } else {
-        None
-    };
+    // The Loopgate variants asked for; the baselines are evaluated on the first one's proposals.
+    let mut runs = Vec::new();
+    if config.second_opinion {
+        runs.push((
+            "loopgate",
+            "Learn-then-Test threshold at the target, out-of-fold labels, second opinion on disagreement, kill switch",
+            engine::run_loop(stream, &labels, config, true)?,
+        ));
+    }
+    if config.compare_single_review {
+        runs.push((
+            "loopgate-single-review",
+            "as loopgate, but every label from a single reviewer (the bound sees reviewer noise)",
+            engine::run_loop(stream, &labels, config, false)?,
+        ));
+    }
+    let main = &runs[0].2;
     let per_1000 = |seconds: f64| seconds / stream.len() as f64 * 1000.0;
 
     let mut policies = Vec::new();
@@ -231,19 +270,7 @@ pub fn simulate_stream(
         policies.push(r);
     }
 
-    let mut runs = vec![(
-        "loopgate",
-        "Learn-then-Test threshold at the target, out-of-fold labels, second opinion on disagreement, kill switch",
-        &main,
-    )];
-    if let Some(single) = &single {
-        runs.push((
-            "loopgate-single-review",
-            "as loopgate, but every label from a single reviewer (the bound sees reviewer noise)",
-            single,
-        ));
-    }
-    for (name, description, run) in runs {
+    for (name, description, run) in &runs {
         let mut r = summarise(name, description, &run.fates, upper);
         r.reviews = run.reviews;
         r.kill_switch_trips = run.trips;

@@ -68,7 +68,8 @@ pub struct PolicyResult {
     pub escapes: usize,
     /// `escapes / auto_handled`; `None` when nothing was automated.
     pub escape_rate: Option<f64>,
-    /// One-sided 95% Clopper–Pearson upper bound on the escape rate.
+    /// One-sided Clopper–Pearson upper bound on the escape rate (at the run's confidence in
+    /// `loopgate simulate`).
     pub escape_upper: Option<f64>,
     /// Reviews spent.
     pub reviews: Reviews,

@@ -16,6 +16,20 @@ fn opt_pct(x: Option<f64>) -> String {
     x.map_or("–".to_owned(), pct)
 }
 
+/// A confidence as a percentage without trailing zeros: 0.95 → "95%", 0.975 → "97.5%".
+fn confidence_pct(confidence: f64) -> String {
+    format!("{}%", (confidence * 10_000.0).round() / 100.0)
+}
+
+/// How drift was set, for the reports' headers.
+fn drift_note(d: crate::Drift) -> String {
+    format!(
+        "from item {}, the AI wrong on an extra {} of items",
+        d.at,
+        pct(d.error)
+    )
+}
+
 /// The report as Markdown.
 pub fn markdown(report: &Report) -> String {
     let c = &report.config;
@@ -35,21 +49,18 @@ pub fn markdown(report: &Report) -> String {
         c.refit_every,
         c.folds,
         c.drift
-            .map(|d| format!(
-                " Drift from item {}: {} of proposals made wrong.",
-                d.at, d.error
-            ))
+            .map(|d| format!(" Drift {}.", drift_note(d)))
             .unwrap_or_default()
     );
-    md.push_str(&table(&report.policies));
+    md.push_str(&table(&report.policies, c.confidence));
     let _ = writeln!(md);
     for p in &report.policies {
         let _ = writeln!(md, "- **{}**: {}.", p.name, p.description);
     }
     let _ = writeln!(
         md,
-        "\nThe baselines are evaluated on the loopgate run's proposals and confidences, so they differ \
-         from it only by their decision rule. Oracle threshold (raw confidence): {}.",
+        "\nThe baselines are evaluated on the first Loopgate run's proposals and confidences, so they \
+         differ from it only by their decision rule. Oracle threshold (raw confidence): {}.",
         report
             .oracle_threshold
             .map_or("none".to_owned(), |t| format!("{t:.4}"))
@@ -57,12 +68,14 @@ pub fn markdown(report: &Report) -> String {
     md
 }
 
-/// The Markdown table of policies' figures, one row each.
-pub fn table(policies: &[PolicyResult]) -> String {
+/// The Markdown table of policies' figures, one row each, for escape upper bounds computed at
+/// `confidence`.
+pub fn table(policies: &[PolicyResult], confidence: f64) -> String {
     let mut md = String::new();
     let _ = writeln!(
         md,
-        "| policy | delivered accuracy | automation | automation, last quarter | escape rate | escape upper 95% | reviews | first automated item | kill switch trips (policy / intents) | first trip after drift | s / 1,000 items |"
+        "| policy | delivered accuracy | automation | automation, last quarter | escape rate | escape upper {} | reviews | first automated item | kill switch trips (policy / intents) | first trip after drift | s / 1,000 items |",
+        confidence_pct(confidence)
     );
     let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|");
     for p in policies {
@@ -196,29 +209,38 @@ pub fn svg(report: &Report) -> String {
     s
 }
 
-/// A summary of the same simulation over several seeds: Loopgate against the oracle, seed by
-/// seed, and how often the guarantee held.
+/// A summary of the same simulation over several seeds: each Loopgate variant that ran (with
+/// and without second opinions) against the oracle, seed by seed, and how often the guarantee
+/// held.
 pub fn seeds(reports: &[Report]) -> String {
     let mut md = String::new();
     let Some(first) = reports.first() else {
         return md;
     };
     let c = &first.config;
-    let alpha = c.target_escape;
     let _ = writeln!(
         md,
-        "# Loopgate over {} seeds\n\nα = {alpha}, confidence {}, reviewer accuracy {}, audit rate {}{}.\n",
+        "# Loopgate over {} seeds\n\nα = {}, confidence {}, reviewer accuracy {}, audit rate {}{}.",
         reports.len(),
+        c.target_escape,
         c.confidence,
         c.reviewer_accuracy,
         c.audit_rate,
         c.drift
-            .map(|d| format!(
-                ", drift from item {} ({} of proposals made wrong)",
-                d.at, d.error
-            ))
+            .map(|d| format!(", drift {}", drift_note(d)))
             .unwrap_or_default()
     );
+    for variant in ["loopgate", "loopgate-single-review"] {
+        if first.policy(variant).is_some() {
+            let _ = writeln!(md, "\n## {variant}\n");
+            variant_over_seeds(&mut md, reports, variant);
+        }
+    }
+    md
+}
+
+/// One Loopgate variant's table over seeds and its summary line.
+fn variant_over_seeds(md: &mut String, reports: &[Report], variant: &str) {
     let _ = writeln!(
         md,
         "| seed | escape rate | ≤ α | automation, last quarter | oracle, last quarter | ratio | delivered accuracy | reviews (first / second / audit) | kill switch trips | first trip after drift |"
@@ -227,18 +249,23 @@ pub fn seeds(reports: &[Report]) -> String {
     let mut held = 0;
     let mut ratios = Vec::new();
     let mut accuracies = Vec::new();
+    let mut reviews = Vec::new();
+    let mut second = Vec::new();
     let mut trips = 0;
     let mut delays = Vec::new();
     for r in reports {
-        let (Some(l), Some(o)) = (r.policy("loopgate"), r.policy("oracle")) else {
+        let (Some(l), Some(o)) = (r.policy(variant), r.policy("oracle")) else {
             continue;
         };
+        let alpha = r.config.target_escape;
         let ok = l.escape_rate.is_none_or(|e| e <= alpha);
         held += usize::from(ok);
         let ratio = (o.automation_last_quarter > 0.0)
             .then(|| l.automation_last_quarter / o.automation_last_quarter);
         ratios.extend(ratio);
         accuracies.push(l.delivered_accuracy);
+        reviews.push(l.reviews.total());
+        second.push(l.reviews.second);
         trips += l.kill_switch_trips;
         delays.extend(l.first_trip_after_drift.map(|d| d.audited));
         let _ = writeln!(
@@ -261,35 +288,34 @@ pub fn seeds(reports: &[Report]) -> String {
             )),
         );
     }
-    let median = |v: &mut Vec<f64>| {
+    let median_f = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied()
+    };
+    let median_n = |v: &mut Vec<usize>| {
+        v.sort_unstable();
         v.get(v.len() / 2).copied()
     };
     let _ = writeln!(
         md,
         "\nEscape rate ≤ α in {held} of {} seeds. Automation over the last quarter as a share of the oracle's: \
-         median {}, lowest {}. Delivered accuracy: median {}. Kill switch trips: {trips} in all.{}",
-        reports.len(),
-        median(&mut ratios.clone()).map_or("–".to_owned(), |x| format!("{:.1}%", x * 100.0)),
+         median {}, lowest {}. Delivered accuracy: median {}. Reviews: median {} (second opinions: median {}). \
+         Kill switch trips: {trips} in all.{}",
+        accuracies.len(),
+        median_f(&mut ratios.clone()).map_or("–".to_owned(), |x| format!("{:.1}%", x * 100.0)),
         ratios
             .iter()
             .copied()
             .reduce(f64::min)
             .map_or("–".to_owned(), |x| format!("{:.1}%", x * 100.0)),
-        median(&mut accuracies).map_or("–".to_owned(), pct),
-        if delays.is_empty() {
-            String::new()
-        } else {
-            let worst = delays.iter().max().copied().unwrap_or(0);
-            format!(
-                " Audited items from drift to the first trip: median {}, at most {worst}.",
-                {
-                    let mut d = delays.clone();
-                    d.sort_unstable();
-                    d[d.len() / 2]
-                }
-            )
+        median_f(&mut accuracies).map_or("–".to_owned(), pct),
+        median_n(&mut reviews).map_or("–".to_owned(), |n| n.to_string()),
+        median_n(&mut second).map_or("–".to_owned(), |n| n.to_string()),
+        match (median_n(&mut delays.clone()), delays.iter().max()) {
+            (Some(median), Some(worst)) => format!(
+                " Audited items from drift to the first trip: median {median}, at most {worst}."
+            ),
+            _ => String::new(),
         }
     );
-    md
 }

@@ -139,7 +139,7 @@ fn markdown(report: &ScenarioReport, config: &Config) -> String {
         config.refit_every,
         config.seed,
         100.0 * report.proposal_accuracy,
-        render::table(&report.policies),
+        render::table(&report.policies, config.confidence),
     )
 }
 
@@ -344,7 +344,7 @@ async fn drive(
         "loopgate-api",
         "the server driven over HTTP: its own model proposes, people review what it queues and audit what it samples",
         &fates,
-        upper_bound,
+        |k, n| upper_bound(k, n, config.confidence),
     );
     row.reviews = reviews;
     row.kill_switch_trips = trips;
@@ -361,9 +361,9 @@ async fn drive(
     })
 }
 
-/// The one-sided 95% Clopper–Pearson upper bound the simulator reports.
-fn upper_bound(k: usize, n: usize) -> f64 {
-    loopgate_learn::risk::clopper_pearson_upper(k as u64, n as u64, 0.05).unwrap_or(1.0)
+/// The one-sided Clopper–Pearson upper bound the simulator reports, at the run's confidence.
+fn upper_bound(k: usize, n: usize, confidence: f64) -> f64 {
+    loopgate_learn::risk::clopper_pearson_upper(k as u64, n as u64, 1.0 - confidence).unwrap_or(1.0)
 }
 
 /// The server, with the admin key.

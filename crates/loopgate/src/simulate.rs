@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use loopgate_sim::{Config, Drift, Ticket};
 
 /// The ticket stream and the loop's settings, shared by `loopgate simulate` and
@@ -59,6 +59,17 @@ impl LoopArgs {
     }
 }
 
+/// Which Loopgate variants `loopgate simulate` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SecondOpinion {
+    /// With second opinions only (the `loopgate` row).
+    On,
+    /// With single reviews only (the `loopgate-single-review` row).
+    Off,
+    /// Both, side by side on the same stream.
+    Both,
+}
+
 /// Options of `loopgate simulate`.
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
@@ -67,12 +78,21 @@ pub struct SimulateArgs {
     /// First item (0-based) whose proposals drift.
     #[arg(long)]
     pub drift_at: Option<usize>,
-    /// Extra share of proposals made wrong from --drift-at on.
+    /// Extra share of items the AI gets wrong from --drift-at on (each right proposal is made
+    /// wrong with probability E over the share the model got right over the last 1,000 items).
     #[arg(long, default_value_t = 0.2)]
     pub drift_error: f64,
-    /// Runs this many seeds (from --seed on) and writes a summary of Loopgate against the oracle
-    /// (seeds.md, seeds.json) instead of one full report.
-    #[arg(long, default_value_t = 1)]
+    /// Second opinions: when a reviewer disagrees with the model, a second reviewer decides.
+    /// Run Loopgate with them (on), without (off), or both side by side, to report delivered
+    /// accuracy and reviews spent with and without.
+    #[arg(long, value_enum, default_value_t = SecondOpinion::Both)]
+    pub second_opinion: SecondOpinion,
+    /// Ask for a second opinion only when the model's raw confidence is at least this.
+    #[arg(long, default_value_t = 0.0)]
+    pub second_opinion_min_confidence: f64,
+    /// Runs this many seeds (from --seed on) and writes a summary of each Loopgate variant
+    /// against the oracle (seeds.md, seeds.json) instead of one full report.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     pub seeds: u64,
     /// Directory for report.json, report.md and chart.svg.
     #[arg(long, default_value = "simulation-report")]
@@ -87,15 +107,16 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
             at,
             error: args.drift_error,
         }),
+        second_opinion: args.second_opinion != SecondOpinion::Off,
+        compare_single_review: args.second_opinion != SecondOpinion::On,
+        second_opinion_min_confidence: args.second_opinion_min_confidence,
         ..args.settings.config()
     };
+    // Refuse bad settings before anything is written.
+    config.validate()?;
     std::fs::create_dir_all(&args.report)
         .with_context(|| format!("cannot create {}", args.report.display()))?;
     if args.seeds > 1 {
-        let config = Config {
-            compare_single_review: false,
-            ..config
-        };
         let mut reports = Vec::new();
         for seed in args.settings.seed..args.settings.seed + args.seeds {
             let report = loopgate_sim::simulate(
