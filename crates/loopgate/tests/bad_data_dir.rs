@@ -13,257 +13,66 @@
 mod common;
 
 use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
 
-use common::{free_port, loopgate, run, stderr, stdout};
+use common::{Server, Started, Tmpfs, loopgate, run, stderr, stdout};
 use serde_json::{Value, json};
 
 const ADMIN: &str = "lg_bad_data_dir_test_bootstrap_admin_key_0123";
 
-/// A tmpfs mounted over a directory, unmounted when dropped.
-struct Disk {
-    mount: PathBuf,
+/// Starts `loopgate serve` on `data` with the bootstrap admin key.
+async fn try_serve(tmp: &Path, data: &PathBuf) -> Started {
+    Server::try_start(tmp, data, &[("LOOPGATE_BOOTSTRAP_ADMIN_KEY", ADMIN)]).await
 }
 
-impl Disk {
-    /// Mounts a tmpfs of `size` with `options` (e.g. `ro`); `None` when that is not allowed.
-    fn mount(at: &Path, size: &str, options: &str) -> Option<Self> {
-        std::fs::create_dir_all(at).expect("mount point");
-        let mounted = Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size}{options}"),
-                "tmpfs",
-            ])
-            .arg(at)
-            .status()
-            .is_ok_and(|s| s.success());
-        mounted.then(|| Self {
-            mount: at.to_owned(),
-        })
-    }
-
-    /// Makes the file system read-only (`ro`) or writable again (`rw`), keeping its files.
-    fn remount(&self, mode: &str) {
-        let output = run(Command::new("mount")
-            .args(["-o", &format!("remount,{mode}")])
-            .arg(&self.mount));
-        assert!(
-            output.status.success(),
-            "remount {mode}: {}",
-            stderr(&output)
-        );
-    }
-
-    /// Writes a ballast file until the disk is full.
-    fn fill(&self) {
-        let mut ballast = File::create(self.mount.join("ballast")).expect("ballast");
-        let chunk = vec![0u8; 16 * 1024];
-        while ballast
-            .write_all(&chunk)
-            .and_then(|()| ballast.sync_all())
-            .is_ok()
-        {}
-    }
-
-    fn free(&self) {
-        std::fs::remove_file(self.mount.join("ballast")).expect("ballast removed");
-    }
+/// Starts `loopgate serve` on `data`, which must succeed.
+async fn serve(tmp: &Path, data: &PathBuf) -> Server {
+    Server::start(tmp, data, &[("LOOPGATE_BOOTSTRAP_ADMIN_KEY", ADMIN)]).await
 }
 
-impl Drop for Disk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.mount).status();
-    }
+/// Sets up a policy and an agent key; returns the agent's key.
+async fn set_up(server: &Server) -> String {
+    let (status, body) = server
+        .post(
+            "/v1/policies",
+            ADMIN,
+            json!({"name": "reply.draft", "kind": "reply",
+                   "thresholds": {"approve_at": 0.99, "reject_below": 0.01}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    server
+        .create_key(ADMIN, json!({"name": "bot", "role": "agent"}))
+        .await
 }
 
-/// A `loopgate serve` process over a data directory, with the bootstrap admin key. Killed when
-/// dropped; [`Serve::stop`] stops it the way an operator does.
-struct Serve {
-    child: Child,
-    base: String,
-    log: PathBuf,
-    client: reqwest::Client,
+/// Submits `n` as `agent`, which must be acknowledged; returns the item as acknowledged.
+async fn submit(server: &Server, agent: &str, n: usize) -> Value {
+    let (status, item) = server.post("/v1/items", agent, submission(n)).await;
+    assert_eq!(status, 201, "{item}");
+    item
 }
 
-/// What became of a `loopgate serve`.
-enum Started {
-    /// It answers `/healthz`.
-    Ready(Serve),
-    /// It exited first, with this status and this on stderr.
-    Exited(ExitStatus, String),
-}
-
-impl Serve {
-    /// Starts `loopgate serve` on `data` and waits, with a deadline, until it either answers
-    /// `/healthz` or exits.
-    async fn start(tmp: &Path, data: &Path) -> Started {
-        let port = free_port();
-        let log = tmp.join(format!("serve-{port}.log"));
-        let child = loopgate(tmp)
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"])
-            .arg(data)
-            .env("LOOPGATE_BOOTSTRAP_ADMIN_KEY", ADMIN)
-            .stdout(Stdio::null())
-            .stderr(File::create(&log).expect("log file"))
-            .spawn()
-            .expect("serve runs");
-        let mut serve = Self {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            log,
-            client: reqwest::Client::builder()
-                .no_proxy()
-                .timeout(Duration::from_secs(60))
-                .build()
-                .expect("client"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = serve.child.try_wait().expect("process status") {
-                return Started::Exited(status, serve.log());
-            }
-            let health = serve
-                .client
-                .get(format!("{}/healthz", serve.base))
-                .send()
-                .await;
-            if health.is_ok_and(|r| r.status().is_success()) {
-                return Started::Ready(serve);
-            }
-            assert!(
-                Instant::now() < deadline,
-                "serve neither became ready nor exited: {}",
-                serve.log()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// Starts `loopgate serve` on `data`, which must succeed.
-    async fn ready(tmp: &Path, data: &Path) -> Self {
-        match Self::start(tmp, data).await {
-            Started::Ready(serve) => serve,
-            Started::Exited(status, err) => panic!("serve exited with {status}: {err}"),
-        }
-    }
-
-    /// Stops the server with SIGTERM, as an operator or a service manager does, and asserts that
-    /// it shuts down cleanly.
-    async fn stop(mut self) {
-        let signalled = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(signalled.success(), "SIGTERM not delivered");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("process status") {
-                break status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "serve did not stop on SIGTERM: {}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
-        let log = self.log();
-        assert!(status.success(), "serve stopped with {status}: {log}");
-        assert!(!log.contains("panicked"), "{log}");
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    async fn request(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        key: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(key);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("the server answers");
-        let status = response.status().as_u16();
-        let body = response.json().await.expect("JSON");
-        (status, body)
-    }
-
-    async fn get(&self, path: &str, key: &str) -> (u16, Value) {
-        self.request(reqwest::Method::GET, path, key, None).await
-    }
-
-    async fn post(&self, path: &str, key: &str, body: Value) -> (u16, Value) {
-        self.request(reqwest::Method::POST, path, key, Some(body))
-            .await
-    }
-
-    /// Sets up a policy and an agent key; returns the agent's key.
-    async fn set_up(&self) -> String {
-        let (status, body) = self
-            .post(
-                "/v1/policies",
-                ADMIN,
-                json!({"name": "reply.draft", "kind": "reply",
-                       "thresholds": {"approve_at": 0.99, "reject_below": 0.01}}),
-            )
-            .await;
-        assert_eq!(status, 201, "{body}");
-        let (status, created) = self
-            .post("/v1/keys", ADMIN, json!({"name": "bot", "role": "agent"}))
-            .await;
-        assert_eq!(status, 201, "{created}");
-        created["key"].as_str().expect("a key").to_owned()
-    }
-
-    /// Submits `n` as `agent`, which must be acknowledged; returns the item as acknowledged.
-    async fn submit(&self, agent: &str, n: usize) -> Value {
-        let (status, item) = self.post("/v1/items", agent, submission(n)).await;
-        assert_eq!(status, 201, "{item}");
-        item
-    }
-
-    /// Asserts that every item in `acknowledged` is stored exactly as it was acknowledged, and
-    /// that nothing else is.
-    async fn assert_holds_exactly(&self, acknowledged: &[Value]) {
-        for item in acknowledged {
-            let id = item["id"].as_str().expect("id");
-            let (status, stored) = self.get(&format!("/v1/items/{id}"), ADMIN).await;
-            assert_eq!(status, 200, "acknowledged item {id} lost: {stored}");
-            assert_eq!(
-                without_clock(&stored),
-                without_clock(item),
-                "item {id} altered"
-            );
-        }
-        let (status, listed) = self.get("/v1/items?limit=500", ADMIN).await;
-        assert_eq!(status, 200, "{listed}");
+/// Asserts that every item in `acknowledged` is stored exactly as it was acknowledged, and that
+/// nothing else is.
+async fn assert_holds_exactly(server: &Server, acknowledged: &[Value]) {
+    for item in acknowledged {
+        let id = item["id"].as_str().expect("id");
+        let (status, stored) = server.get(&format!("/v1/items/{id}"), ADMIN).await;
+        assert_eq!(status, 200, "acknowledged item {id} lost: {stored}");
         assert_eq!(
-            listed["items"].as_array().expect("items").len(),
-            acknowledged.len(),
-            "items stored that were never acknowledged: {listed}"
+            without_clock(&stored),
+            without_clock(item),
+            "item {id} altered"
         );
     }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    let (status, listed) = server.get("/v1/items?limit=500", ADMIN).await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(
+        listed["items"].as_array().expect("items").len(),
+        acknowledged.len(),
+        "items stored that were never acknowledged: {listed}"
+    );
 }
 
 fn submission(n: usize) -> Value {
@@ -301,22 +110,22 @@ fn assert_audit_intact(tmp: &Path, data: &Path) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_whose_disk_became_read_only_is_refused_at_start_and_kept_intact() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let Some(disk) = Disk::mount(&tmp.path().join("disk"), "8m", "") else {
+    let Some(disk) = Tmpfs::mount(&tmp.path().join("disk"), "8m", "") else {
         eprintln!("skipped: mounting a tmpfs needs root");
         return;
     };
     let data = tmp.path().join("disk/data");
 
-    let server = Serve::ready(tmp.path(), &data).await;
-    let agent = server.set_up().await;
+    let server = serve(tmp.path(), &data).await;
+    let agent = set_up(&server).await;
     let mut acknowledged = Vec::new();
     for n in 0..5 {
-        acknowledged.push(server.submit(&agent, n).await);
+        acknowledged.push(submit(&server, &agent, n).await);
     }
     server.stop().await;
 
     disk.remount("ro");
-    let read_only_start = match Serve::start(tmp.path(), &data).await {
+    let read_only_start = match try_serve(tmp.path(), &data).await {
         Started::Exited(status, err) => Ok((status, err)),
         Started::Ready(server) => {
             let (ready, _) = server.get("/readyz", ADMIN).await;
@@ -333,10 +142,10 @@ async fn a_database_whose_disk_became_read_only_is_refused_at_start_and_kept_int
     // writes, and its audit chain is intact. Checked before the refusal above is asserted, so
     // that a server that wrongly started still has its data checked.
     disk.remount("rw");
-    let server = Serve::ready(tmp.path(), &data).await;
-    server.assert_holds_exactly(&acknowledged).await;
-    acknowledged.push(server.submit(&agent, 5).await);
-    server.assert_holds_exactly(&acknowledged).await;
+    let server = serve(tmp.path(), &data).await;
+    assert_holds_exactly(&server, &acknowledged).await;
+    acknowledged.push(submit(&server, &agent, 5).await);
+    assert_holds_exactly(&server, &acknowledged).await;
     server.stop().await;
     assert_audit_intact(tmp.path(), &data);
 
@@ -355,24 +164,24 @@ async fn a_database_whose_disk_became_read_only_is_refused_at_start_and_kept_int
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_on_a_disk_that_filled_up_starts_serving_reads_and_refuses_writes_with_507() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let Some(disk) = Disk::mount(&tmp.path().join("disk"), "6m", "") else {
+    let Some(disk) = Tmpfs::mount(&tmp.path().join("disk"), "6m", "") else {
         eprintln!("skipped: mounting a tmpfs needs root");
         return;
     };
     let data = tmp.path().join("disk/data");
 
-    let server = Serve::ready(tmp.path(), &data).await;
-    let agent = server.set_up().await;
+    let server = serve(tmp.path(), &data).await;
+    let agent = set_up(&server).await;
     let mut acknowledged = Vec::new();
     for n in 0..5 {
-        acknowledged.push(server.submit(&agent, n).await);
+        acknowledged.push(submit(&server, &agent, n).await);
     }
     server.stop().await;
 
     // The disk fills while the server is down; it starts anyway, on the database it has.
     disk.fill();
-    let server = Serve::ready(tmp.path(), &data).await;
-    server.assert_holds_exactly(&acknowledged).await;
+    let server = serve(tmp.path(), &data).await;
+    assert_holds_exactly(&server, &acknowledged).await;
 
     // Writes go on while the database's files have room inside them, then are refused whole.
     let mut refused = 0;
@@ -404,27 +213,27 @@ async fn a_database_on_a_disk_that_filled_up_starts_serving_reads_and_refuses_wr
         acknowledged.len()
     );
     // Reads still work, and the refused submits left nothing behind.
-    server.assert_holds_exactly(&acknowledged).await;
+    assert_holds_exactly(&server, &acknowledged).await;
 
     // Space is freed and the server restarted: everything acknowledged is there, whole, writes
     // are taken, and the audit chain is intact.
     disk.free();
     server.stop().await;
-    let server = Serve::ready(tmp.path(), &data).await;
-    server.assert_holds_exactly(&acknowledged).await;
-    acknowledged.push(server.submit(&agent, 1_000).await);
-    server.assert_holds_exactly(&acknowledged).await;
+    let server = serve(tmp.path(), &data).await;
+    assert_holds_exactly(&server, &acknowledged).await;
+    acknowledged.push(submit(&server, &agent, 1_000).await);
+    assert_holds_exactly(&server, &acknowledged).await;
     server.stop().await;
     assert_audit_intact(tmp.path(), &data);
 }
 
 /// An empty data directory nothing can be created in: a read-only tmpfs as root (who ignores
 /// permissions), a directory without write permission otherwise. `None` if neither works.
-fn read_only_empty_dir(tmp: &Path) -> Option<(PathBuf, Option<Disk>)> {
+fn read_only_empty_dir(tmp: &Path) -> Option<(PathBuf, Option<Tmpfs>)> {
     use std::os::unix::fs::PermissionsExt;
     let dir = tmp.join("read-only");
     std::fs::create_dir(&dir).expect("mkdir");
-    let disk = Disk::mount(&dir, "1m", ",ro");
+    let disk = Tmpfs::mount(&dir, "1m", ",ro");
     if disk.is_none() {
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o555)).expect("chmod");
     }
@@ -456,7 +265,7 @@ async fn an_empty_data_directory_that_cannot_be_written_is_a_clear_error() {
         assert!(names_it(&err), "{command:?}: {err}");
         assert!(stdout(&output).is_empty(), "{command:?}");
     }
-    match Serve::start(tmp.path(), &read_only).await {
+    match try_serve(tmp.path(), &read_only).await {
         Started::Exited(status, err) => {
             assert!(!status.success(), "serve exited with {status}");
             assert!(names_it(&err), "serve: {err}");

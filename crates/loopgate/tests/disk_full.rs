@@ -8,54 +8,10 @@
 
 mod common;
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-use common::{Server, loopgate, run, stderr};
+use common::{Server, Tmpfs, loopgate, run, stderr};
 use serde_json::{Value, json};
 
 const ADMIN: &str = "lg_disk_full_test_bootstrap_admin_key_0123";
-
-/// A small tmpfs mounted over a directory, unmounted when dropped.
-struct SmallDisk {
-    mount: PathBuf,
-}
-
-impl SmallDisk {
-    fn mount(at: &Path, size: &str) -> Option<Self> {
-        std::fs::create_dir_all(at).expect("mount point");
-        let mounted = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(at)
-            .status()
-            .is_ok_and(|s| s.success());
-        mounted.then(|| Self {
-            mount: at.to_owned(),
-        })
-    }
-
-    /// Writes a ballast file until the disk is full.
-    fn fill(&self) {
-        let mut ballast = std::fs::File::create(self.mount.join("ballast")).expect("ballast");
-        let chunk = vec![0u8; 16 * 1024];
-        while ballast
-            .write_all(&chunk)
-            .and_then(|()| ballast.sync_all())
-            .is_ok()
-        {}
-    }
-
-    fn free(&self) {
-        std::fs::remove_file(self.mount.join("ballast")).expect("ballast removed");
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.mount).status();
-    }
-}
 
 fn submission(n: usize) -> Value {
     json!({
@@ -69,7 +25,7 @@ fn submission(n: usize) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_refuses_writes_with_507_and_recovers_when_space_is_freed() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let Some(disk) = SmallDisk::mount(&tmp.path().join("disk"), "6m") else {
+    let Some(disk) = Tmpfs::mount(&tmp.path().join("disk"), "6m", "") else {
         eprintln!("skipped: mounting a tmpfs needs root");
         return;
     };
@@ -166,7 +122,7 @@ async fn a_full_disk_refuses_writes_with_507_and_recovers_when_space_is_freed() 
 #[tokio::test]
 async fn starting_on_a_full_disk_without_a_database_is_a_clear_error() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let Some(disk) = SmallDisk::mount(&tmp.path().join("disk"), "1m") else {
+    let Some(disk) = Tmpfs::mount(&tmp.path().join("disk"), "1m", "") else {
         eprintln!("skipped: mounting a tmpfs needs root");
         return;
     };

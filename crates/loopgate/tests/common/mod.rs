@@ -8,9 +8,10 @@
 
 use std::ffi::OsString;
 use std::fs::File;
+use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -80,6 +81,75 @@ impl From<&Db> for Db {
     }
 }
 
+/// What became of a `loopgate serve`.
+pub enum Started {
+    /// It answers `/healthz`.
+    Ready(Server),
+    /// It exited first, with this status, having logged this.
+    Exited(ExitStatus, String),
+}
+
+/// A tmpfs mounted over a directory (which needs root), unmounted when dropped.
+pub struct Tmpfs {
+    mount: PathBuf,
+}
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` with further `options` (e.g. `,ro`); `None` when that is not
+    /// allowed.
+    pub fn mount(at: &Path, size: &str, options: &str) -> Option<Self> {
+        std::fs::create_dir_all(at).expect("mount point");
+        let mounted = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size}{options}"),
+                "tmpfs",
+            ])
+            .arg(at)
+            .status()
+            .is_ok_and(|s| s.success());
+        mounted.then(|| Self {
+            mount: at.to_owned(),
+        })
+    }
+
+    /// Makes the file system read-only (`ro`) or writable again (`rw`), keeping its files.
+    pub fn remount(&self, mode: &str) {
+        let output = run(Command::new("mount")
+            .args(["-o", &format!("remount,{mode}")])
+            .arg(&self.mount));
+        assert!(
+            output.status.success(),
+            "remount {mode}: {}",
+            stderr(&output)
+        );
+    }
+
+    /// Writes a ballast file until the disk is full.
+    pub fn fill(&self) {
+        let mut ballast = File::create(self.mount.join("ballast")).expect("ballast");
+        let chunk = vec![0u8; 16 * 1024];
+        while ballast
+            .write_all(&chunk)
+            .and_then(|()| ballast.sync_all())
+            .is_ok()
+        {}
+    }
+
+    /// Removes the ballast.
+    pub fn free(&self) {
+        std::fs::remove_file(self.mount.join("ballast")).expect("ballast removed");
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.mount).status();
+    }
+}
+
 /// A `loopgate serve` process, killed when dropped.
 pub struct Server {
     child: Child,
@@ -98,6 +168,15 @@ impl Drop for Server {
 impl Server {
     /// Starts `loopgate serve` over `db` with `env`, and waits until `/healthz` answers.
     pub async fn start(tmp: &Path, db: impl Into<Db>, env: &[(&str, &str)]) -> Self {
+        match Self::try_start(tmp, db, env).await {
+            Started::Ready(server) => server,
+            Started::Exited(status, log) => panic!("serve exited with {status}: {log}"),
+        }
+    }
+
+    /// Starts `loopgate serve` over `db` with `env`, and waits until it either answers
+    /// `/healthz` or exits.
+    pub async fn try_start(tmp: &Path, db: impl Into<Db>, env: &[(&str, &str)]) -> Started {
         let db = db.into();
         let port = free_port();
         let log = tmp.join(format!("serve-{port}.log"));
@@ -126,15 +205,18 @@ impl Server {
             log,
             client,
         };
-        server.wait_until_ready().await;
-        server
+        match server.wait_until_ready().await {
+            Some(status) => Started::Exited(status, server.log()),
+            None => Started::Ready(server),
+        }
     }
 
-    /// Readiness polling: a bounded number of attempts, failing early if the process exits.
-    async fn wait_until_ready(&mut self) {
+    /// Readiness polling: a bounded number of attempts; the exit status if the process exits
+    /// first.
+    async fn wait_until_ready(&mut self) -> Option<ExitStatus> {
         for _ in 0..600 {
             if let Some(status) = self.child.try_wait().expect("process status") {
-                panic!("serve exited with {status}: {}", self.log());
+                return Some(status);
             }
             let health = self
                 .client
@@ -142,11 +224,33 @@ impl Server {
                 .send()
                 .await;
             if health.is_ok_and(|r| r.status().is_success()) {
-                return;
+                return None;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("serve did not become ready: {}", self.log());
+    }
+
+    /// Stops the server with SIGTERM, as an operator or a service manager does, and asserts that
+    /// it shuts down cleanly.
+    pub async fn stop(mut self) {
+        let signalled = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(signalled.success(), "SIGTERM not delivered");
+        let mut status = None;
+        for _ in 0..1_200 {
+            status = self.child.try_wait().expect("process status");
+            if status.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let log = self.log();
+        let status = status.unwrap_or_else(|| panic!("serve did not stop on SIGTERM: {log}"));
+        assert!(status.success(), "serve stopped with {status}: {log}");
+        assert!(!log.contains("panicked"), "{log}");
     }
 
     /// Kills the process with SIGKILL, as a crash or the OOM killer would: no shutdown code
