@@ -15,7 +15,7 @@ mod common;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use common::{Server, Started, Tmpfs, loopgate, run, stderr, stdout};
+use common::{Server, Started, Tmpfs, assert_audit_intact, loopgate, run, stderr, stdout};
 use serde_json::{Value, json};
 
 const ADMIN: &str = "lg_bad_data_dir_test_bootstrap_admin_key_0123";
@@ -89,22 +89,6 @@ fn without_clock(item: &Value) -> Value {
     let mut item = item.clone();
     item.as_object_mut().expect("an item").remove("sla_status");
     item
-}
-
-/// Asserts that `loopgate audit verify` finds every chain in `data` intact.
-fn assert_audit_intact(tmp: &Path, data: &Path) {
-    let output = run(loopgate(tmp).args(["audit", "verify", "--data"]).arg(data));
-    assert!(
-        output.status.success(),
-        "{}{}",
-        stdout(&output),
-        stderr(&output)
-    );
-    assert!(
-        stdout(&output).contains("chain intact"),
-        "{}",
-        stdout(&output)
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

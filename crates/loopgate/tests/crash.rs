@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
-use common::{Server, loopgate, run, stderr, stdout};
+use common::{Server, assert_audit_intact};
 use serde_json::{Value, json};
 
 const ADMIN: &str = "lg_crash_test_bootstrap_admin_key_0123456789";
@@ -226,18 +226,5 @@ async fn acknowledged_submits_survive_kill_9_and_leases_of_the_dead_process_laps
         .collect();
     assert_eq!(actions, ["submitted", "claimed", "lease_expired"]);
     drop(server);
-    let output = run(loopgate(tmp.path())
-        .args(["audit", "verify", "--data"])
-        .arg(&data));
-    assert!(
-        output.status.success(),
-        "{}{}",
-        stdout(&output),
-        stderr(&output)
-    );
-    assert!(
-        stdout(&output).contains("chain intact"),
-        "{}",
-        stdout(&output)
-    );
+    assert_audit_intact(tmp.path(), &data);
 }

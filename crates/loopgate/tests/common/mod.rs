@@ -81,6 +81,22 @@ impl From<&Db> for Db {
     }
 }
 
+/// Asserts that `loopgate audit verify` finds every chain in the data directory `data` intact.
+pub fn assert_audit_intact(tmp: &Path, data: &Path) {
+    let output = run(loopgate(tmp).args(["audit", "verify", "--data"]).arg(data));
+    assert!(
+        output.status.success(),
+        "{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    assert!(
+        stdout(&output).contains("chain intact"),
+        "{}",
+        stdout(&output)
+    );
+}
+
 /// What became of a `loopgate serve`.
 pub enum Started {
     /// It answers `/healthz`.
