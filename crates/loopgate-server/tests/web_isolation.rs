@@ -1237,8 +1237,17 @@ async fn kill_switch_forms_reach_only_the_own_workspaces_switches() {
         page.expect(404);
         w.assert_nothing_of_alpha(&page.text, &format!("{action} of alpha's policy"));
     }
+    // Bravo's own `reply.draft` is not tripped: the reset changes nothing and says so, and
+    // alpha's tripped switch of the same name stays tripped.
     let page = switch("reply.draft", "reset", "bravo resets").await;
-    page.expect(404);
+    assert_eq!(page.redirect(), "/lead?notice=not_tripped");
+    let page = lead.get("/lead?notice=not_tripped").await;
+    assert!(
+        page.expect(200)
+            .contains("That kill switch was not tripped; nothing changed."),
+        "{}",
+        page.text
+    );
     w.assert_nothing_of_alpha(&page.text, "a reset of alpha's tripped switch");
     assert_eq!(
         alpha_state(&w.app).await,

@@ -50,6 +50,7 @@ fn notice(code: Option<&str>) -> Option<String> {
             "decided" => "Decision saved.",
             "tripped" => "Kill switch tripped: every item of that policy now goes to people.",
             "reset" => "Kill switch reset.",
+            "not_tripped" => "That kill switch was not tripped; nothing changed.",
             "saved" => "Saved.",
             _ => return None,
         }
@@ -1308,13 +1309,17 @@ pub async fn kill_switch(
                 .await?;
             "tripped"
         }
-        "reset" => {
-            state
-                .store()
-                .reset_kill_switch(ws, &policy, intent, reason, actor, now)
-                .await?;
-            "reset"
-        }
+        // Resetting a switch that is not tripped (another lead was quicker, or a second click)
+        // changes nothing and says so, as the API answers it without an error.
+        "reset" => match state
+            .store()
+            .reset_kill_switch(ws, &policy, intent, reason, actor, now)
+            .await
+        {
+            Ok(()) => "reset",
+            Err(StoreError::NotFound(_)) => "not_tripped",
+            Err(e) => return Err(e.into()),
+        },
         _ => return Err(WebError::BadRequest("choose trip or reset".into())),
     };
     Ok(Redirect::to(&format!("/lead?notice={notice}")).into_response())
