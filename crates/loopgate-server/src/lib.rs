@@ -12,12 +12,12 @@ pub mod keys;
 pub mod learning;
 pub mod model;
 pub mod routes;
+mod serve;
 pub mod state;
 pub mod views;
 pub mod watch;
 pub mod web;
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,7 +28,6 @@ use axum::response::IntoResponse;
 use loopgate_core::audit::AuditActor;
 use loopgate_core::{AccessRole, WorkspaceId};
 use loopgate_store::{NewKey, Store, StoreError};
-use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -39,6 +38,7 @@ use crate::error::{ApiError, ErrorCode};
 use crate::routes::{
     audit, codes, health, items, keys as key_routes, learning as learn_routes, policies, reviews,
 };
+pub use crate::serve::serve;
 pub use crate::state::{AppState, Settings};
 
 #[derive(OpenApi)]
@@ -214,20 +214,6 @@ pub fn spawn_refits(state: AppState, interval: Duration) -> tokio::task::JoinHan
             }
         }
     })
-}
-
-/// Serves the application on `listener` until `shutdown` completes.
-pub async fn serve(
-    listener: TcpListener,
-    state: AppState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    // A `Router` served as it is readies its routes again for every connection (some 40 KB
-    // each, held while the connection lives: 400 MB for ten thousand long-polling agents);
-    // made into a service once, each connection shares it.
-    axum::serve(listener, router(state).into_make_service())
-        .with_graceful_shutdown(shutdown)
-        .await
 }
 
 /// Registers `secret` as the admin key of the default workspace, if the store has no key at all.

@@ -38,6 +38,10 @@ pub struct Settings {
     pub audit_seed: Option<u64>,
     /// Requests each API key may send; `None` for no limit.
     pub rate_limit: Option<RateLimit>,
+    /// How long a connection may take to send a request's headers, counted from when it opened
+    /// or its previous answer went out. A client that sends headers slowly (slowloris), or keeps
+    /// an idle connection open longer, is disconnected, so it cannot hold connections forever.
+    pub header_timeout: std::time::Duration,
 }
 
 /// A per-key request rate: `burst` requests at once, refilled at `per_second`.
@@ -73,6 +77,7 @@ impl Default for Settings {
             secure_cookies: false,
             audit_seed: None,
             rate_limit: Some(RateLimit::default()),
+            header_timeout: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -92,6 +97,8 @@ struct Inner {
     audit_dice: std::sync::Mutex<rand::rngs::StdRng>,
     models: crate::model::Models,
     limiter: Option<DefaultKeyedRateLimiter<PrincipalId>>,
+    /// `true` once the server is shutting down.
+    draining: tokio::sync::watch::Sender<bool>,
 }
 
 impl AppState {
@@ -116,6 +123,7 @@ impl AppState {
                 watchers,
                 audit_dice,
                 models: crate::model::Models::default(),
+                draining: tokio::sync::watch::Sender::new(false),
             }),
         }
     }
@@ -173,5 +181,22 @@ impl AppState {
     /// The long-poll watchers.
     pub fn watchers(&self) -> &Watchers {
         &self.inner.watchers
+    }
+
+    /// Tells the requests that wait (long-polls, event streams) that the server is shutting
+    /// down: they answer at once instead of holding the shutdown up.
+    pub fn begin_draining(&self) {
+        self.inner.draining.send_replace(true);
+    }
+
+    /// Whether the server is shutting down, as a receiver that sees the change.
+    pub fn draining(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.inner.draining.subscribe()
+    }
+
+    /// Completes once the server is shutting down (at once if it already is).
+    pub async fn drained(&self) {
+        // The sender lives as long as this state, so waiting cannot fail.
+        let _ = self.draining().wait_for(|draining| *draining).await;
     }
 }

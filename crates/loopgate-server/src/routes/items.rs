@@ -550,7 +550,8 @@ pub(crate) async fn visible_item(
 #[into_params(parameter_in = Query)]
 pub struct WaitQuery {
     /// Seconds to wait for the item to become final (0 to 60). The current item is returned
-    /// when it becomes final or when the wait ends, whichever is first.
+    /// when it becomes final or when the wait ends, whichever is first; a server that is
+    /// shutting down ends the wait at once.
     pub wait: Option<u64>,
 }
 
@@ -592,7 +593,13 @@ pub async fn get_item(
         if item.is_final || Instant::now() >= deadline {
             return Ok(Json(ItemView::new(item, state.clock().now())));
         }
-        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+        let woken = tokio::select! {
+            () = notified => true,
+            () = tokio::time::sleep_until(deadline) => false,
+            // A shutting-down server answers with the item as it is, as at the wait's end.
+            () = state.drained() => false,
+        };
+        if !woken {
             let item = visible_item(&state, &principal, id).await?;
             return Ok(Json(ItemView::new(item, state.clock().now())));
         }

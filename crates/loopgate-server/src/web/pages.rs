@@ -23,7 +23,7 @@ use loopgate_core::{
 use loopgate_store::{ClaimRequest, ItemFilter, NewAccount, NewSession, StoreError};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::wrappers::{BroadcastStream, WatchStream};
 use tokio_stream::{Stream, StreamExt};
 
 use super::session::{
@@ -376,15 +376,23 @@ pub async fn events(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, WebError> {
     viewer.require(Permission::Review, "review items")?;
     let workspace = viewer.principal.workspace.clone();
-    let stream =
+    let changes =
         BroadcastStream::new(state.store().subscribe()).filter_map(move |change| match change {
-            Ok(c) if c.workspace == workspace => {
-                Some(Ok(Event::default().event("changed").data(c.id.to_string())))
-            }
+            Ok(c) if c.workspace == workspace => Some(Some(
+                Event::default().event("changed").data(c.id.to_string()),
+            )),
             Ok(_) => None,
             // Missed changes: tell the page to refresh anyway.
-            Err(_) => Some(Ok(Event::default().event("changed").data(""))),
+            Err(_) => Some(Some(Event::default().event("changed").data(""))),
         });
+    // The stream ends when the server shuts down (the page reconnects to the next one), so that
+    // an open page does not hold the shutdown up.
+    let shutdown =
+        WatchStream::new(state.draining()).filter_map(|draining| draining.then_some(None));
+    let stream = changes
+        .merge(shutdown)
+        .take_while(Option::is_some)
+        .filter_map(|event| event.map(Ok));
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 

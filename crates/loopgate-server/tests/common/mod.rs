@@ -67,6 +67,7 @@ pub struct TestApp {
     pub database: TestDatabase,
     dir: TempDir,
     server: JoinHandle<()>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Drop for TestApp {
@@ -152,8 +153,15 @@ impl TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr: SocketAddr = listener.local_addr().expect("address");
         let served = state.clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(async move {
-            loopgate_server::serve(listener, served, std::future::pending())
+            let shutdown = async move {
+                // A dropped sender (the test ended) is no shutdown: the task is aborted then.
+                if stopped.await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            };
+            loopgate_server::serve(listener, served, shutdown)
                 .await
                 .expect("the server runs");
         });
@@ -171,7 +179,22 @@ impl TestApp {
             database,
             dir,
             server,
+            stop: Some(stop),
         }
+    }
+
+    /// Shuts the server down as SIGTERM does and waits for it to stop. Panics if it is still
+    /// serving after a generous bound: that is a hang, not a race.
+    pub async fn shut_down(&mut self) {
+        self.stop
+            .take()
+            .expect("the server is shut down once")
+            .send(())
+            .expect("the server is running");
+        tokio::time::timeout(StdDuration::from_secs(20), &mut self.server)
+            .await
+            .expect("the server stops within 20 s of its shutdown")
+            .expect("the server task ends without panicking");
     }
 
     /// The data directory.

@@ -162,9 +162,9 @@ impl App {
         let state = AppState::new(store, Arc::new(SystemClock), Settings::default());
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("an address");
-        let router = loopgate_server::router(state.clone());
+        let served = state.clone();
         let server = tokio::spawn(async move {
-            axum::serve(listener, router)
+            loopgate_server::serve(listener, served, std::future::pending())
                 .await
                 .expect("the server runs");
         });

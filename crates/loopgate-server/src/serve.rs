@@ -1,0 +1,87 @@
+//! Serving connections: HTTP/1.1 on a TCP listener, with a deadline for request headers and a
+//! shutdown that lets requests in flight finish.
+
+use std::future::Future;
+use std::io;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+
+use crate::state::AppState;
+
+/// How long a shutdown waits for the connections' last requests before closing them anyway.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// Serves the application on `listener` until `shutdown` completes, then stops accepting,
+/// ends the requests that wait (long-polls answer with the item as it is, event streams end),
+/// lets every request in flight finish, and returns.
+///
+/// Every connection has [`Settings::header_timeout`](crate::Settings::header_timeout) to send
+/// each request's headers, counted from when it opened or its previous answer went out, so
+/// neither a client that sends headers a byte at a time nor one that leaves its connection
+/// idle can hold a connection (and its file descriptor) forever.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    // The routes are readied once; every connection shares them.
+    let app = crate::router(state.clone()).with_state(());
+    let header_timeout = state.settings().header_timeout;
+    let connections = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                // The client gave up before the connection was taken: nothing to do.
+                Err(e) if is_connection_error(&e) => continue,
+                Err(e) => {
+                    // Out of file descriptors, say: wait for some to close rather than spin.
+                    tracing::error!(error = %e, "cannot accept connections; retrying in a second");
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                        () = &mut shutdown => break,
+                    }
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let connection = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_timeout)
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+        let connection = connections.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection closed with an error");
+            }
+        });
+    }
+    drop(listener);
+    state.begin_draining();
+    if tokio::time::timeout(SHUTDOWN_GRACE, connections.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "requests were still running {} s after the shutdown began; closing their connections",
+            SHUTDOWN_GRACE.as_secs()
+        );
+    }
+    Ok(())
+}
+
+/// Errors of one incoming connection rather than of the listener.
+fn is_connection_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+    )
+}

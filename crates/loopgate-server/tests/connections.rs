@@ -1,0 +1,159 @@
+//! Connections as the operating system sees them: a client that never finishes its request's
+//! headers, or leaves its connection idle, is disconnected after the header timeout; a shutdown
+//! answers the requests that wait (long-polls, the live event stream) instead of hanging on them.
+
+mod common;
+
+use std::time::Duration as StdDuration;
+
+use chrono::Duration;
+use common::{TestApp, id, submission};
+use loopgate_core::audit::AuditActor;
+use loopgate_core::{AccessRole, Role, WorkspaceId};
+use loopgate_server::Settings;
+use loopgate_server::web::session::{SESSION_COOKIE, secret_hash};
+use loopgate_store::{NewAccount, NewSession};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Reads until the server closes the connection; panics if it is still open after a bound far
+/// above the header timeout (then the server would hold it forever).
+async fn read_until_closed(stream: &mut TcpStream) -> String {
+    let mut answer = Vec::new();
+    tokio::time::timeout(StdDuration::from_secs(20), stream.read_to_end(&mut answer))
+        .await
+        .expect("the server closes the connection")
+        .expect("the connection reads cleanly");
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn slow_and_idle_connections_are_closed_after_the_header_timeout() {
+    let app = TestApp::spawn_with(Settings {
+        header_timeout: StdDuration::from_secs(1),
+        ..Settings::default()
+    })
+    .await;
+    let address = app.base.trim_start_matches("http://").to_owned();
+
+    // Slowloris: headers begun and never finished.
+    let mut slow = TcpStream::connect(&address).await.expect("connects");
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: loopgate\r\nX-Slow: 1")
+        .await
+        .expect("writes");
+    let answer = read_until_closed(&mut slow).await;
+    assert!(
+        !answer.contains(" 200 "),
+        "an unfinished request was answered: {answer}"
+    );
+
+    // Keep-alive: one request answered, then nothing more.
+    let mut idle = TcpStream::connect(&address).await.expect("connects");
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: loopgate\r\n\r\n")
+        .await
+        .expect("writes");
+    let answer = read_until_closed(&mut idle).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 200 "),
+        "the request before the idle spell is answered: {answer}"
+    );
+
+    // A silent connection: opened and never written to.
+    let mut silent = TcpStream::connect(&address).await.expect("connects");
+    assert_eq!(read_until_closed(&mut silent).await, "");
+
+    // The server goes on serving prompt clients.
+    app.get("/healthz", &app.admin).await.expect(200);
+}
+
+/// A reviewer's session for the web workspace, made in the store as signing in makes it.
+async fn reviewer_cookie(app: &TestApp) -> String {
+    let store = app.state.store();
+    let reviewer = store
+        .set_account(
+            NewAccount {
+                workspace: WorkspaceId::default_workspace(),
+                name: "rita".into(),
+                access: AccessRole::Reviewer,
+                reviewer_roles: vec![Role::Triage],
+                password_hash: "unused: the session is made directly".into(),
+            },
+            AuditActor::system("test"),
+            app.now(),
+        )
+        .await
+        .expect("the account is made");
+    let secret = "a session secret for the shutdown test";
+    store
+        .create_session(NewSession {
+            secret_hash: secret_hash(secret),
+            principal: reviewer.id,
+            csrf_token: "csrf".into(),
+            created_at: app.now(),
+            expires_at: app.now() + Duration::hours(1),
+        })
+        .await
+        .expect("the session is made");
+    format!("{SESSION_COOKIE}={secret}")
+}
+
+#[tokio::test]
+async fn a_shutdown_answers_long_polls_and_ends_event_streams() {
+    let mut app = TestApp::spawn().await;
+    app.put_policy(json!({})).await;
+    let queued = app.submit(&app.admin, submission(0.5, json!({}))).await;
+    assert_eq!(queued["status"], "queued");
+    let item = id(&queued).to_owned();
+
+    // An agent waits up to a minute for the verdict.
+    let poll = tokio::spawn({
+        let request = app
+            .client
+            .get(format!("{}/v1/items/{item}?wait=60", app.base))
+            .bearer_auth(&app.admin);
+        async move {
+            let response = request.send().await.expect("the long-poll is answered");
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.expect("a JSON item");
+            (status, body)
+        }
+    });
+    app.wait_for_watchers(1).await;
+
+    // A reviewer has the live queue open.
+    let events = app
+        .client
+        .get(format!("{}/events", app.base))
+        .header("cookie", reviewer_cookie(&app).await)
+        .send()
+        .await
+        .expect("the event stream opens");
+    assert_eq!(events.status().as_u16(), 200);
+    assert!(
+        events
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.starts_with("text/event-stream"))
+    );
+
+    app.shut_down().await;
+
+    let (status, body) = tokio::time::timeout(StdDuration::from_secs(20), poll)
+        .await
+        .expect("the long-poll is answered at the shutdown, not at the end of its minute")
+        .expect("the long-poll task ends");
+    assert_eq!(status, 200, "{body:#}");
+    assert_eq!(body["id"], item.as_str());
+    assert_eq!(body["status"], "queued", "the item as it is: {body:#}");
+
+    let rest = tokio::time::timeout(StdDuration::from_secs(20), events.text())
+        .await
+        .expect("the event stream ends at the shutdown")
+        .expect("the event stream ends cleanly");
+    assert!(
+        !rest.contains("event: changed"),
+        "nothing changed while the stream was open: {rest}"
+    );
+}
