@@ -457,6 +457,7 @@ async fn open(config: &Config) -> anyhow::Result<Opened> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    raise_open_file_limit();
     let Opened { store, name } = open(&config).await?;
     let clock = Arc::new(SystemClock);
     if let Some(secret) = &config.bootstrap_admin_key {
@@ -555,6 +556,16 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
     file.write_all(contents.as_bytes())?;
     file.sync_all()?;
     Ok(())
+}
+
+/// Every connection holds a file descriptor, and service managers often start processes with a
+/// soft limit of 1,024 open files: ten thousand waiting agents need more. The soft limit is
+/// raised to the hard one, as far as the system allows.
+fn raise_open_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(limit, "open files"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the limit of open files"),
+    }
 }
 
 pub(crate) async fn shutdown_signal() {

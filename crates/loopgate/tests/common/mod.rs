@@ -19,7 +19,21 @@ use serde_json::Value;
 /// The binary, with no `LOOPGATE_*` settings inherited from the environment, run in `cwd` so a
 /// default data directory could never land in the repository.
 pub fn loopgate(cwd: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_loopgate"));
+    configured(Command::new(env!("CARGO_BIN_EXE_loopgate")), cwd)
+}
+
+/// As [`loopgate`], started by `sh` with its soft limit of open files lowered to `limit` first,
+/// as a service manager's default may leave it.
+pub fn loopgate_with_open_files(cwd: &Path, limit: u64) -> Command {
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(format!("ulimit -Sn {limit} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_loopgate"));
+    configured(command, cwd)
+}
+
+fn configured(mut command: Command, cwd: &Path) -> Command {
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("LOOPGATE_") {
             command.env_remove(name);
@@ -193,10 +207,26 @@ impl Server {
     /// Starts `loopgate serve` over `db` with `env`, and waits until it either answers
     /// `/healthz` or exits.
     pub async fn try_start(tmp: &Path, db: impl Into<Db>, env: &[(&str, &str)]) -> Started {
+        Self::try_start_as(loopgate(tmp), tmp, db, env).await
+    }
+
+    /// As [`Server::start`], with the process's soft limit of open files lowered to `limit`.
+    pub async fn start_with_open_files(tmp: &Path, db: impl Into<Db>, limit: u64) -> Self {
+        match Self::try_start_as(loopgate_with_open_files(tmp, limit), tmp, db, &[]).await {
+            Started::Ready(server) => server,
+            Started::Exited(status, log) => panic!("serve exited with {status}: {log}"),
+        }
+    }
+
+    async fn try_start_as(
+        mut command: Command,
+        tmp: &Path,
+        db: impl Into<Db>,
+        env: &[(&str, &str)],
+    ) -> Started {
         let db = db.into();
         let port = free_port();
         let log = tmp.join(format!("serve-{port}.log"));
-        let mut command = loopgate(tmp);
         command
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .args(db.args())
