@@ -84,6 +84,11 @@ async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Ap
                 ErrorCode::PayloadTooLarge,
                 "the body is larger than this endpoint accepts; send less data (or split a batch)",
             )
+        } else if stalled(&rejection) {
+            ApiError::new(
+                ErrorCode::RequestTimeout,
+                "the body stopped arriving before it was complete; nothing was done, send the request again",
+            )
         } else {
             ApiError::new(
                 ErrorCode::MalformedJson,
@@ -91,6 +96,13 @@ async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Ap
             )
         }
     })
+}
+
+/// Whether reading the body failed because the client stopped sending it (the body timeout of
+/// [`crate::serve`]).
+fn stalled(rejection: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(rejection), |e| e.source())
+        .any(|e| e.is::<tower_http::timeout::TimeoutError>())
 }
 
 /// Bodies must be JSON; a missing content type is taken as JSON, any other type is refused.

@@ -1,4 +1,4 @@
-//! Serving connections: HTTP/1.1 on a TCP listener, with a deadline for request headers and a
+//! Serving connections: HTTP/1.1 on a TCP listener, with a timeout on silent clients and a
 //! shutdown that lets requests in flight finish.
 
 use std::future::Future;
@@ -10,6 +10,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tower_http::timeout::RequestBodyTimeout;
 
 use crate::state::AppState;
 
@@ -20,10 +21,12 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// ends the requests that wait (long-polls answer with the item as it is, event streams end),
 /// lets every request in flight finish, and returns.
 ///
-/// Every connection has [`Settings::header_timeout`](crate::Settings::header_timeout) to send
-/// each request's headers, counted from when it opened or its previous answer went out, so
-/// neither a client that sends headers a byte at a time nor one that leaves its connection
-/// idle can hold a connection (and its file descriptor) forever.
+/// The server waits [`Settings::client_timeout`](crate::Settings::client_timeout) for each
+/// request's headers, counted from when the connection opened or its previous answer went out,
+/// and at most as long between the pieces of a request's body (a stalled body is answered
+/// `408 request_timeout`). Neither a client that sends headers a byte at a time, nor one that
+/// stops sending its body, nor one that leaves its connection idle can hold a connection (and
+/// its file descriptor) forever.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
@@ -31,7 +34,7 @@ pub async fn serve(
 ) -> io::Result<()> {
     // The routes are readied once; every connection shares them.
     let app = crate::router(state.clone()).with_state(());
-    let header_timeout = state.settings().header_timeout;
+    let timeout = state.settings().client_timeout;
     let connections = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -53,8 +56,11 @@ pub async fn serve(
         };
         let connection = http1::Builder::new()
             .timer(TokioTimer::new())
-            .header_read_timeout(header_timeout)
-            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+            .header_read_timeout(timeout)
+            .serve_connection(
+                TokioIo::new(stream),
+                TowerToHyperService::new(RequestBodyTimeout::new(app.clone(), timeout)),
+            );
         let connection = connections.watch(connection);
         tokio::spawn(async move {
             if let Err(e) = connection.await {

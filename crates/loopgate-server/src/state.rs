@@ -38,10 +38,11 @@ pub struct Settings {
     pub audit_seed: Option<u64>,
     /// Requests each API key may send; `None` for no limit.
     pub rate_limit: Option<RateLimit>,
-    /// How long a connection may take to send a request's headers, counted from when it opened
-    /// or its previous answer went out. A client that sends headers slowly (slowloris), or keeps
-    /// an idle connection open longer, is disconnected, so it cannot hold connections forever.
-    pub header_timeout: std::time::Duration,
+    /// How long the server waits on a silent client: for a request's headers, counted from when
+    /// the connection opened or its previous answer went out, and between the pieces of a
+    /// request's body. A client that sends headers slowly (slowloris), stalls its body, or keeps
+    /// an idle connection open longer is disconnected, so it cannot hold connections forever.
+    pub client_timeout: std::time::Duration,
 }
 
 /// A per-key request rate: `burst` requests at once, refilled at `per_second`.
@@ -77,7 +78,7 @@ impl Default for Settings {
             secure_cookies: false,
             audit_seed: None,
             rate_limit: Some(RateLimit::default()),
-            header_timeout: std::time::Duration::from_secs(30),
+            client_timeout: std::time::Duration::from_secs(30),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Connections as the operating system sees them: a client that never finishes its request's
-//! headers, or leaves its connection idle, is disconnected after the header timeout; a shutdown
-//! answers the requests that wait (long-polls, the live event stream) instead of hanging on them.
+//! headers, stalls its body, or leaves its connection idle is disconnected after the client
+//! timeout; a shutdown answers the requests that wait (long-polls, the live event stream) instead
+//! of hanging on them.
 
 mod common;
 
@@ -18,7 +19,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// Reads until the server closes the connection; panics if it is still open after a bound far
-/// above the header timeout (then the server would hold it forever).
+/// above the client timeout (then the server would hold it forever).
 async fn read_until_closed(stream: &mut TcpStream) -> String {
     let mut answer = Vec::new();
     tokio::time::timeout(StdDuration::from_secs(20), stream.read_to_end(&mut answer))
@@ -29,9 +30,9 @@ async fn read_until_closed(stream: &mut TcpStream) -> String {
 }
 
 #[tokio::test]
-async fn slow_and_idle_connections_are_closed_after_the_header_timeout() {
+async fn slow_stalled_and_idle_connections_are_closed_after_the_client_timeout() {
     let app = TestApp::spawn_with(Settings {
-        header_timeout: StdDuration::from_secs(1),
+        client_timeout: StdDuration::from_secs(1),
         ..Settings::default()
     })
     .await;
@@ -58,6 +59,23 @@ async fn slow_and_idle_connections_are_closed_after_the_header_timeout() {
         answer.starts_with("HTTP/1.1 200 "),
         "the request before the idle spell is answered: {answer}"
     );
+
+    // A body announced and stalled half-way: answered 408, and nothing is stored.
+    app.put_policy(json!({})).await;
+    let mut stalled = TcpStream::connect(&address).await.expect("connects");
+    let head = format!(
+        "POST /v1/items HTTP/1.1\r\nHost: loopgate\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 500\r\n\r\n{{\"policy\": \"reply.draft\"",
+        app.admin
+    );
+    stalled.write_all(head.as_bytes()).await.expect("writes");
+    let answer = read_until_closed(&mut stalled).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 408 ") && answer.contains(r#""code":"request_timeout""#),
+        "a stalled body is answered 408 request_timeout: {answer}"
+    );
+    let items = app.get("/v1/items", &app.admin).await;
+    assert_eq!(items.expect(200)["items"], json!([]), "nothing was stored");
 
     // A silent connection: opened and never written to.
     let mut silent = TcpStream::connect(&address).await.expect("connects");

@@ -36,10 +36,11 @@ pub struct Config {
     pub rate_limit_per_second: u32,
     /// Requests each API key may send at once after a quiet spell (`LOOPGATE_RATE_LIMIT_BURST`).
     pub rate_limit_burst: u32,
-    /// Seconds a connection may take to send a request's headers, counted from when it opened
-    /// or its previous answer went out (`LOOPGATE_HEADER_TIMEOUT_SECONDS`): slow-header and
-    /// idle keep-alive connections are closed after it.
-    pub header_timeout_seconds: u32,
+    /// Seconds the server waits on a silent client (`LOOPGATE_CLIENT_TIMEOUT_SECONDS`): for a
+    /// request's headers, from the connection opening or its previous answer, and between the
+    /// pieces of a request's body. Slow-header, stalled-body and idle keep-alive connections are
+    /// closed after it.
+    pub client_timeout_seconds: u32,
 }
 
 #[derive(Serialize)]
@@ -51,7 +52,7 @@ struct Defaults {
     refit_seconds: u32,
     rate_limit_per_second: u32,
     rate_limit_burst: u32,
-    header_timeout_seconds: u32,
+    client_timeout_seconds: u32,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -62,7 +63,7 @@ const DEFAULTS: Defaults = Defaults {
     refit_seconds: 60,
     rate_limit_per_second: 2_000,
     rate_limit_burst: 20_000,
-    header_timeout_seconds: 30,
+    client_timeout_seconds: 30,
 };
 
 /// Values given on the command line; `None` leaves the lower layers' value.
@@ -112,8 +113,8 @@ impl Config {
             "lease_sweep_seconds must be at least 1"
         );
         anyhow::ensure!(
-            config.header_timeout_seconds > 0,
-            "header_timeout_seconds must be at least 1"
+            config.client_timeout_seconds > 0,
+            "client_timeout_seconds must be at least 1"
         );
         anyhow::ensure!(
             config.rate_limit_per_second == 0 || config.rate_limit_burst > 0,

@@ -474,7 +474,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let settings = Settings {
         default_lease: chrono::Duration::seconds(i64::from(config.lease_seconds)),
         rate_limit: config.rate_limit(),
-        header_timeout: Duration::from_secs(u64::from(config.header_timeout_seconds)),
+        client_timeout: Duration::from_secs(u64::from(config.client_timeout_seconds)),
         ..Settings::default()
     };
     let state = AppState::new(store, clock, settings);
