@@ -386,7 +386,8 @@ pub async fn events(
             Err(_) => Some(Some(Event::default().event("changed").data(""))),
         });
     // The stream ends when the server shuts down (the page reconnects to the next one), so that
-    // an open page does not hold the shutdown up.
+    // an open page does not hold the shutdown up: the shutdown comes into the stream as `None`,
+    // and the stream takes events until it.
     let shutdown =
         WatchStream::new(state.draining()).filter_map(|draining| draining.then_some(None));
     let stream = changes
