@@ -85,6 +85,23 @@ async fn slow_stalled_and_idle_connections_are_closed_after_the_client_timeout()
     app.get("/healthz", &app.admin).await.expect(200);
 }
 
+/// The client timeout bounds silence from the client, not the server's own wait: a long-poll
+/// longer than the timeout is answered at the end of its wait.
+#[tokio::test]
+async fn a_long_poll_outlasts_the_client_timeout() {
+    let app = TestApp::spawn_with(Settings {
+        client_timeout: StdDuration::from_secs(1),
+        ..Settings::default()
+    })
+    .await;
+    app.put_policy(json!({})).await;
+    let queued = app.submit(&app.admin, submission(0.5, json!({}))).await;
+    let poll = app
+        .get(&format!("/v1/items/{}?wait=3", id(&queued)), &app.admin)
+        .await;
+    assert_eq!(poll.expect(200)["status"], "queued");
+}
+
 /// A reviewer's session for the web workspace, made in the store as signing in makes it.
 async fn reviewer_cookie(app: &TestApp) -> String {
     let store = app.state.store();

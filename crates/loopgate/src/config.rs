@@ -228,6 +228,24 @@ mod tests {
     }
 
     #[test]
+    fn the_client_timeout_is_30_s_unless_set_and_never_zero() {
+        figment::Jail::expect_with(|jail| {
+            let config = Config::load(None, Overrides::default()).unwrap();
+            assert_eq!(config.client_timeout_seconds, 30);
+            jail.set_env("LOOPGATE_CLIENT_TIMEOUT_SECONDS", "5");
+            let config = Config::load(None, Overrides::default()).unwrap();
+            assert_eq!(config.client_timeout_seconds, 5);
+            // Zero would close every connection before its first request.
+            jail.set_env("LOOPGATE_CLIENT_TIMEOUT_SECONDS", "0");
+            let err = Config::load(None, Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("client_timeout_seconds"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
     fn the_bootstrap_key_is_never_printed() {
         figment::Jail::expect_with(|jail| {
             jail.set_env(
