@@ -55,7 +55,7 @@ error_codes! {
     KeyNotFound => (NOT_FOUND, "key_not_found", "No such key in the workspace."),
     AuditNotFound => (NOT_FOUND, "audit_not_found", "No such audit in the workspace."),
     MethodNotAllowed => (METHOD_NOT_ALLOWED, "method_not_allowed", "The endpoint exists but not with this method."),
-    RequestTimeout => (REQUEST_TIMEOUT, "request_timeout", "The request's body stopped arriving for longer than the server waits (LOOPGATE_CLIENT_TIMEOUT_SECONDS); nothing was done. Send the request again."),
+    RequestTimeout => (REQUEST_TIMEOUT, "request_timeout", "The request's body paused for longer than the server waits (LOOPGATE_CLIENT_TIMEOUT_SECONDS), or took more than 10 minutes in all; nothing was done. Send the request again."),
     LeaseNotHeld => (CONFLICT, "lease_not_held", "The decision's lease is not the item's current lease."),
     LeaseExpired => (CONFLICT, "lease_expired", "The decision's lease has expired."),
     ItemNotClaimable => (CONFLICT, "item_not_claimable", "The item is not waiting for a reviewer."),

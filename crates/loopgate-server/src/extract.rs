@@ -87,7 +87,7 @@ async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Ap
         } else if stalled(&rejection) {
             ApiError::new(
                 ErrorCode::RequestTimeout,
-                "the body stopped arriving before it was complete; nothing was done, send the request again",
+                "the body stopped arriving, or took too long to arrive in all; nothing was done, send the request again",
             )
         } else {
             ApiError::new(

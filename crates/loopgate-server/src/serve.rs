@@ -10,7 +10,8 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tower_http::timeout::RequestBodyTimeout;
+use tokio::task::JoinSet;
+use tower_http::timeout::{RequestBodyDeadline, RequestBodyTimeout};
 
 use crate::state::AppState;
 
@@ -19,14 +20,18 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// Serves the application on `listener` until `shutdown` completes, then stops accepting,
 /// ends the requests that wait (long-polls answer with the item as it is, event streams end),
-/// lets every request in flight finish, and returns.
+/// lets every request in flight finish (for at most 30 s, then closes their connections), and
+/// returns. The state is then draining for good: it serves once.
 ///
 /// The server waits [`Settings::client_timeout`](crate::Settings::client_timeout) for each
 /// request's headers, counted from when the connection opened or its previous answer went out,
-/// and at most as long between the pieces of a request's body (a stalled body is answered
-/// `408 request_timeout`). Neither a client that sends headers a byte at a time, nor one that
-/// stops sending its body, nor one that leaves its connection idle can hold a connection (and
-/// its file descriptor) forever.
+/// and at most as long between the pieces of a request's body; a body must arrive whole within
+/// [`Settings::body_deadline`](crate::Settings::body_deadline). A body that stalls or runs late
+/// is answered `408 request_timeout`. So neither a client that sends its headers a byte at a
+/// time, nor one that stops sending or trickles its body, nor one that leaves its connection
+/// idle can hold a connection (and its file descriptor) for long. What the timeouts do not
+/// bound is the server's own answer: a long-poll, the live event stream, or a client that stops
+/// reading a long answer.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
@@ -35,9 +40,13 @@ pub async fn serve(
     // The routes are readied once; every connection shares them.
     let app = crate::router(state.clone()).with_state(());
     let timeout = state.settings().client_timeout;
+    let deadline = state.settings().body_deadline;
     let connections = GracefulShutdown::new();
+    let mut tasks = JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
+        // Forget the connections that have closed.
+        while tasks.try_join_next().is_some() {}
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
@@ -59,10 +68,13 @@ pub async fn serve(
             .header_read_timeout(timeout)
             .serve_connection(
                 TokioIo::new(stream),
-                TowerToHyperService::new(RequestBodyTimeout::new(app.clone(), timeout)),
+                TowerToHyperService::new(RequestBodyTimeout::new(
+                    RequestBodyDeadline::new(app.clone(), deadline),
+                    timeout,
+                )),
             );
         let connection = connections.watch(connection);
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, "connection closed with an error");
             }
@@ -75,9 +87,11 @@ pub async fn serve(
         .is_err()
     {
         tracing::warn!(
+            connections = tasks.len(),
             "requests were still running {} s after the shutdown began; closing their connections",
             SHUTDOWN_GRACE.as_secs()
         );
+        tasks.shutdown().await;
     }
     Ok(())
 }

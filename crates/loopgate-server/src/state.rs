@@ -43,6 +43,8 @@ pub struct Settings {
     /// request's body. A client that sends headers slowly (slowloris), stalls its body, or keeps
     /// an idle connection open longer is disconnected, so it cannot hold connections forever.
     pub client_timeout: std::time::Duration,
+    /// How long a request's body may take in all, however steadily it trickles in.
+    pub body_deadline: std::time::Duration,
 }
 
 /// A per-key request rate: `burst` requests at once, refilled at `per_second`.
@@ -79,6 +81,8 @@ impl Default for Settings {
             audit_seed: None,
             rate_limit: Some(RateLimit::default()),
             client_timeout: std::time::Duration::from_secs(30),
+            // A 32 MiB batch over a link of 1 Mbit/s, with room to spare.
+            body_deadline: std::time::Duration::from_secs(600),
         }
     }
 }

@@ -85,6 +85,34 @@ async fn slow_stalled_and_idle_connections_are_closed_after_the_client_timeout()
     app.get("/healthz", &app.admin).await.expect(200);
 }
 
+/// A body must arrive whole within the body deadline, however it trickles: with a client timeout
+/// longer than the wait below, only the deadline can end this one.
+#[tokio::test]
+async fn a_body_late_past_its_deadline_is_refused_and_nothing_is_stored() {
+    let app = TestApp::spawn_with(Settings {
+        client_timeout: StdDuration::from_secs(60),
+        body_deadline: StdDuration::from_secs(1),
+        ..Settings::default()
+    })
+    .await;
+    app.put_policy(json!({})).await;
+    let address = app.base.trim_start_matches("http://").to_owned();
+    let mut late = TcpStream::connect(&address).await.expect("connects");
+    let head = format!(
+        "POST /v1/items HTTP/1.1\r\nHost: loopgate\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 500\r\n\r\n{{\"policy\": \"reply.draft\"",
+        app.admin
+    );
+    late.write_all(head.as_bytes()).await.expect("writes");
+    let answer = read_until_closed(&mut late).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 408 ") && answer.contains(r#""code":"request_timeout""#),
+        "a late body is answered 408 request_timeout: {answer}"
+    );
+    let items = app.get("/v1/items", &app.admin).await;
+    assert_eq!(items.expect(200)["items"], json!([]), "nothing was stored");
+}
+
 /// The client timeout bounds silence from the client, not the server's own wait: a long-poll
 /// longer than the timeout is answered at the end of its wait.
 #[tokio::test]

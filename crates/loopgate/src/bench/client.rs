@@ -106,7 +106,9 @@ impl Target {
         }
         let http = Client::builder()
             .tcp_nodelay(true)
-            .pool_idle_timeout(Duration::from_secs(90))
+            // Under the server's default client timeout (30 s), so that the client drops an idle
+            // connection before the server closes it under a request.
+            .pool_idle_timeout(Duration::from_secs(20))
             .connect_timeout(Duration::from_secs(10))
             .build()
             .context("cannot build the HTTP client")?;
