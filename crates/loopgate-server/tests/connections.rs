@@ -29,6 +29,26 @@ async fn read_until_closed(stream: &mut TcpStream) -> String {
     String::from_utf8_lossy(&answer).into_owned()
 }
 
+/// Sends a submit whose body stops a fifth of the way in, and asserts that it is answered
+/// `408 request_timeout`, the connection closed, and nothing stored.
+async fn assert_stalled_submit_is_refused(app: &TestApp) {
+    let address = app.base.trim_start_matches("http://");
+    let mut stalled = TcpStream::connect(address).await.expect("connects");
+    let head = format!(
+        "POST /v1/items HTTP/1.1\r\nHost: loopgate\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 500\r\n\r\n{{\"policy\": \"reply.draft\"",
+        app.admin
+    );
+    stalled.write_all(head.as_bytes()).await.expect("writes");
+    let answer = read_until_closed(&mut stalled).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 408 ") && answer.contains(r#""code":"request_timeout""#),
+        "a stalled body is answered 408 request_timeout: {answer}"
+    );
+    let items = app.get("/v1/items", &app.admin).await;
+    assert_eq!(items.expect(200)["items"], json!([]), "nothing was stored");
+}
+
 #[tokio::test]
 async fn slow_stalled_and_idle_connections_are_closed_after_the_client_timeout() {
     let app = TestApp::spawn_with(Settings {
@@ -62,20 +82,7 @@ async fn slow_stalled_and_idle_connections_are_closed_after_the_client_timeout()
 
     // A body announced and stalled half-way: answered 408, and nothing is stored.
     app.put_policy(json!({})).await;
-    let mut stalled = TcpStream::connect(&address).await.expect("connects");
-    let head = format!(
-        "POST /v1/items HTTP/1.1\r\nHost: loopgate\r\nAuthorization: Bearer {}\r\n\
-         Content-Type: application/json\r\nContent-Length: 500\r\n\r\n{{\"policy\": \"reply.draft\"",
-        app.admin
-    );
-    stalled.write_all(head.as_bytes()).await.expect("writes");
-    let answer = read_until_closed(&mut stalled).await;
-    assert!(
-        answer.starts_with("HTTP/1.1 408 ") && answer.contains(r#""code":"request_timeout""#),
-        "a stalled body is answered 408 request_timeout: {answer}"
-    );
-    let items = app.get("/v1/items", &app.admin).await;
-    assert_eq!(items.expect(200)["items"], json!([]), "nothing was stored");
+    assert_stalled_submit_is_refused(&app).await;
 
     // A silent connection: opened and never written to.
     let mut silent = TcpStream::connect(&address).await.expect("connects");
@@ -96,21 +103,7 @@ async fn a_body_late_past_its_deadline_is_refused_and_nothing_is_stored() {
     })
     .await;
     app.put_policy(json!({})).await;
-    let address = app.base.trim_start_matches("http://").to_owned();
-    let mut late = TcpStream::connect(&address).await.expect("connects");
-    let head = format!(
-        "POST /v1/items HTTP/1.1\r\nHost: loopgate\r\nAuthorization: Bearer {}\r\n\
-         Content-Type: application/json\r\nContent-Length: 500\r\n\r\n{{\"policy\": \"reply.draft\"",
-        app.admin
-    );
-    late.write_all(head.as_bytes()).await.expect("writes");
-    let answer = read_until_closed(&mut late).await;
-    assert!(
-        answer.starts_with("HTTP/1.1 408 ") && answer.contains(r#""code":"request_timeout""#),
-        "a late body is answered 408 request_timeout: {answer}"
-    );
-    let items = app.get("/v1/items", &app.admin).await;
-    assert_eq!(items.expect(200)["items"], json!([]), "nothing was stored");
+    assert_stalled_submit_is_refused(&app).await;
 }
 
 /// The client timeout bounds silence from the client, not the server's own wait: a long-poll

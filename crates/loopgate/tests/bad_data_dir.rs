@@ -30,22 +30,6 @@ async fn serve(tmp: &Path, data: &PathBuf) -> Server {
     Server::start(tmp, data, &[("LOOPGATE_BOOTSTRAP_ADMIN_KEY", ADMIN)]).await
 }
 
-/// Sets up a policy and an agent key; returns the agent's key.
-async fn set_up(server: &Server) -> String {
-    let (status, body) = server
-        .post(
-            "/v1/policies",
-            ADMIN,
-            json!({"name": "reply.draft", "kind": "reply",
-                   "thresholds": {"approve_at": 0.99, "reject_below": 0.01}}),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    server
-        .create_key(ADMIN, json!({"name": "bot", "role": "agent"}))
-        .await
-}
-
 /// Submits `n` as `agent`, which must be acknowledged; returns the item as acknowledged.
 async fn submit(server: &Server, agent: &str, n: usize) -> Value {
     let (status, item) = server.post("/v1/items", agent, submission(n)).await;
@@ -101,7 +85,7 @@ async fn a_database_whose_disk_became_read_only_is_refused_at_start_and_kept_int
     let data = tmp.path().join("disk/data");
 
     let server = serve(tmp.path(), &data).await;
-    let agent = set_up(&server).await;
+    let agent = server.reply_policy_and_agent(ADMIN).await;
     let mut acknowledged = Vec::new();
     for n in 0..5 {
         acknowledged.push(submit(&server, &agent, n).await);
@@ -155,7 +139,7 @@ async fn a_database_on_a_disk_that_filled_up_starts_serving_reads_and_refuses_wr
     let data = tmp.path().join("disk/data");
 
     let server = serve(tmp.path(), &data).await;
-    let agent = set_up(&server).await;
+    let agent = server.reply_policy_and_agent(ADMIN).await;
     let mut acknowledged = Vec::new();
     for n in 0..5 {
         acknowledged.push(submit(&server, &agent, n).await);

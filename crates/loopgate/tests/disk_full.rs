@@ -32,18 +32,7 @@ async fn a_full_disk_refuses_writes_with_507_and_recovers_when_space_is_freed() 
     let data = tmp.path().join("disk/data");
     let env = [("LOOPGATE_BOOTSTRAP_ADMIN_KEY", ADMIN)];
     let server = Server::start(tmp.path(), &data, &env).await;
-    let (status, body) = server
-        .post(
-            "/v1/policies",
-            ADMIN,
-            json!({"name": "reply.draft", "kind": "reply",
-                   "thresholds": {"approve_at": 0.99, "reject_below": 0.01}}),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    let agent = server
-        .create_key(ADMIN, json!({"name": "bot", "role": "agent"}))
-        .await;
+    let agent = server.reply_policy_and_agent(ADMIN).await;
 
     disk.fill();
     let mut acknowledged = Vec::new();

@@ -119,6 +119,17 @@ pub enum Started {
     Exited(ExitStatus, String),
 }
 
+impl Started {
+    /// The server, which must have started.
+    #[track_caller]
+    pub fn expect_ready(self) -> Server {
+        match self {
+            Started::Ready(server) => server,
+            Started::Exited(status, log) => panic!("serve exited with {status}: {log}"),
+        }
+    }
+}
+
 /// A tmpfs mounted over a directory (which needs root), unmounted when dropped.
 pub struct Tmpfs {
     mount: PathBuf,
@@ -198,10 +209,7 @@ impl Drop for Server {
 impl Server {
     /// Starts `loopgate serve` over `db` with `env`, and waits until `/healthz` answers.
     pub async fn start(tmp: &Path, db: impl Into<Db>, env: &[(&str, &str)]) -> Self {
-        match Self::try_start(tmp, db, env).await {
-            Started::Ready(server) => server,
-            Started::Exited(status, log) => panic!("serve exited with {status}: {log}"),
-        }
+        Self::try_start(tmp, db, env).await.expect_ready()
     }
 
     /// Starts `loopgate serve` over `db` with `env`, and waits until it either answers
@@ -212,10 +220,9 @@ impl Server {
 
     /// As [`Server::start`], with the process's soft limit of open files lowered to `limit`.
     pub async fn start_with_open_files(tmp: &Path, db: impl Into<Db>, limit: u64) -> Self {
-        match Self::try_start_as(loopgate_with_open_files(tmp, limit), tmp, db, &[]).await {
-            Started::Ready(server) => server,
-            Started::Exited(status, log) => panic!("serve exited with {status}: {log}"),
-        }
+        Self::try_start_as(loopgate_with_open_files(tmp, limit), tmp, db, &[])
+            .await
+            .expect_ready()
     }
 
     async fn try_start_as(
@@ -350,6 +357,22 @@ impl Server {
         let (status, created) = self.post("/v1/keys", admin, body).await;
         assert_eq!(status, 201, "{created}");
         created["key"].as_str().expect("a key").to_owned()
+    }
+
+    /// Creates, with `admin`, a `reply.draft` policy that automates only the near-certain
+    /// (approve at 0.99, reject below 0.01) and an agent key `bot`; returns the agent's secret.
+    pub async fn reply_policy_and_agent(&self, admin: &str) -> String {
+        let (status, body) = self
+            .post(
+                "/v1/policies",
+                admin,
+                serde_json::json!({"name": "reply.draft", "kind": "reply",
+                       "thresholds": {"approve_at": 0.99, "reject_below": 0.01}}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        self.create_key(admin, serde_json::json!({"name": "bot", "role": "agent"}))
+            .await
     }
 }
 
