@@ -11,6 +11,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
+use tokio_io_timeout::TimeoutStream;
 use tower_http::timeout::{RequestBodyDeadline, RequestBodyTimeout};
 
 use crate::state::AppState;
@@ -27,11 +28,12 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// request's headers, counted from when the connection opened or its previous answer went out,
 /// and at most as long between the pieces of a request's body; a body must arrive whole within
 /// [`Settings::body_deadline`](crate::Settings::body_deadline). A body that stalls or runs late
-/// is answered `408 request_timeout`. So neither a client that sends its headers a byte at a
-/// time, nor one that stops sending or trickles its body, nor one that leaves its connection
-/// idle can hold a connection (and its file descriptor) for long. What the timeouts do not
-/// bound is the server's own answer: a long-poll, the live event stream, or a client that stops
-/// reading a long answer.
+/// is answered `408 request_timeout`. An answer that the client takes none of for as long (its
+/// receive window shut, the server's send buffer full) ends the connection. So neither a client
+/// that sends its headers a byte at a time, nor one that stops sending or trickles its body,
+/// nor one that leaves its connection idle, nor one that stops reading can hold a connection
+/// (and its file descriptor and the answer's buffers) for long. What the timeouts do not bound
+/// is the server's own wait: a long-poll or the live event stream, while nothing is written.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
@@ -63,18 +65,24 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        // A write that makes no progress for the client timeout fails, and the connection
+        // with it; hyper bounds the reads.
+        let mut stream = TimeoutStream::new(stream);
+        stream.set_write_timeout(Some(timeout));
         let connection = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(timeout)
             .serve_connection(
-                TokioIo::new(stream),
+                TokioIo::new(Box::pin(stream)),
                 TowerToHyperService::new(RequestBodyTimeout::new(
                     RequestBodyDeadline::new(app.clone(), deadline),
                     timeout,
                 )),
             );
         let connection = connections.watch(connection);
+        let open = state.connection_opened();
         tasks.spawn(async move {
+            let _open = open;
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, "connection closed with an error");
             }

@@ -104,6 +104,8 @@ struct Inner {
     limiter: Option<DefaultKeyedRateLimiter<PrincipalId>>,
     /// `true` once the server is shutting down.
     draining: tokio::sync::watch::Sender<bool>,
+    /// Client connections open now.
+    connections: tokio::sync::watch::Sender<usize>,
 }
 
 impl AppState {
@@ -129,6 +131,7 @@ impl AppState {
                 audit_dice,
                 models: crate::model::Models::default(),
                 draining: tokio::sync::watch::Sender::new(false),
+                connections: tokio::sync::watch::Sender::new(0),
             }),
         }
     }
@@ -203,5 +206,26 @@ impl AppState {
     pub async fn drained(&self) {
         // The sender lives as long as this state, so waiting cannot fail.
         let _ = self.draining().wait_for(|draining| *draining).await;
+    }
+
+    /// How many client connections the server holds open, as a receiver that sees each change.
+    pub fn open_connections(&self) -> tokio::sync::watch::Receiver<usize> {
+        self.inner.connections.subscribe()
+    }
+
+    /// Counts a connection as open until the returned guard is dropped.
+    pub(crate) fn connection_opened(&self) -> OpenConnection {
+        self.inner.connections.send_modify(|open| *open += 1);
+        OpenConnection(self.clone())
+    }
+}
+
+/// A client connection, counted in [`AppState::open_connections`] while it lives.
+#[derive(Debug)]
+pub(crate) struct OpenConnection(AppState);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.inner.connections.send_modify(|open| *open -= 1);
     }
 }

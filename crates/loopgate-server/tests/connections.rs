@@ -16,7 +16,7 @@ use loopgate_server::web::session::{SESSION_COOKIE, secret_hash};
 use loopgate_store::{NewAccount, NewSession};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
 /// Reads until the server closes the connection; panics if it is still open after a bound far
 /// above the client timeout (then the server would hold it forever).
@@ -87,6 +87,75 @@ async fn slow_stalled_and_idle_connections_are_closed_after_the_client_timeout()
     // A silent connection: opened and never written to.
     let mut silent = TcpStream::connect(&address).await.expect("connects");
     assert_eq!(read_until_closed(&mut silent).await, "");
+
+    // The server goes on serving prompt clients.
+    app.get("/healthz", &app.admin).await.expect(200);
+}
+
+/// A client that asks for answers and reads none of them is disconnected once the server's
+/// writes have made no progress for the client timeout, rather than holding the connection, its
+/// queued answers and their buffers for as long as it likes.
+#[tokio::test]
+async fn a_client_that_stops_reading_is_disconnected_after_the_client_timeout() {
+    let app = TestApp::spawn_with(Settings {
+        client_timeout: StdDuration::from_secs(1),
+        ..Settings::default()
+    })
+    .await;
+    let document = app
+        .client
+        .get(format!("{}/v1/openapi.json", app.base))
+        .send()
+        .await
+        .expect("the OpenAPI document is served")
+        .bytes()
+        .await
+        .expect("the document reads whole")
+        .len();
+    let mut open = app.state.open_connections();
+    let open_are = async |open: &mut tokio::sync::watch::Receiver<usize>, n: usize, why: &str| {
+        tokio::time::timeout(StdDuration::from_secs(20), open.wait_for(|open| *open == n))
+            .await
+            .unwrap_or_else(|_| panic!("{why}"))
+            .expect("the server's state lives");
+    };
+    open_are(&mut open, 0, "the idle client connection is closed").await;
+
+    // A small receive window: the client's side of the connection fills at once.
+    let socket = TcpSocket::new_v4().expect("a socket");
+    socket.set_recv_buffer_size(4096).expect("sets the buffer");
+    let address = app
+        .base
+        .trim_start_matches("http://")
+        .parse()
+        .expect("an address");
+    let mut reader = socket.connect(address).await.expect("connects");
+    // Far more than the kernel buffers both ends can hold (4 MiB at most on the server's side).
+    let requests = 400;
+    let ask = "GET /v1/openapi.json HTTP/1.1\r\nHost: loopgate\r\n\r\n".repeat(requests);
+    reader.write_all(ask.as_bytes()).await.expect("writes");
+    open_are(&mut open, 1, "the connection is taken").await;
+    open_are(&mut open, 0, "a connection that reads nothing is closed").await;
+
+    // What the kernel had taken before the server gave up still arrives; the rest never does.
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(StdDuration::from_secs(20), async {
+        // The end may come as a reset (the server dropped what it could not send): that ends it
+        // as well.
+        let _ = reader.read_to_end(&mut answer).await;
+    });
+    read.await.expect("the closed connection reads to its end");
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200 "),
+        "the answers are begun: {:?}",
+        String::from_utf8_lossy(&answer[..answer.len().min(200)])
+    );
+    assert!(
+        answer.len() < requests * document,
+        "the answers stop short: {} bytes of at least {}",
+        answer.len(),
+        requests * document
+    );
 
     // The server goes on serving prompt clients.
     app.get("/healthz", &app.admin).await.expect(200);
