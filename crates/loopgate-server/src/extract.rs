@@ -100,7 +100,7 @@ async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Ap
 
 /// Whether reading the body failed because the client stopped sending it (the body timeout of
 /// [`crate::serve`]).
-fn stalled(rejection: &(dyn std::error::Error + 'static)) -> bool {
+pub(crate) fn stalled(rejection: &(dyn std::error::Error + 'static)) -> bool {
     std::iter::successors(Some(rejection), |e| e.source())
         .any(|e| e.is::<tower_http::timeout::TimeoutError>())
 }

@@ -937,3 +937,45 @@ async fn texts_over_their_documented_lengths_are_422_naming_them_and_change_noth
         .await
         .expect(200);
 }
+
+/// The web workspace's forms: one that cannot be read is answered with the workspace's error
+/// page, saying what was wrong, under the status that says why.
+#[tokio::test]
+async fn web_forms_that_cannot_be_read_get_the_error_page() {
+    let app = TestApp::spawn().await;
+    let cases: [(&str, &str, u16, &str); 2] = [
+        (
+            "application/x-www-form-urlencoded",
+            "name=rita",
+            422,
+            "missing field",
+        ),
+        (
+            "application/json",
+            r#"{"name": "rita"}"#,
+            415,
+            "Content-Type",
+        ),
+    ];
+    for (content_type, body, status, says) in cases {
+        let response = app
+            .client
+            .post(format!("{}/login", app.base))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("the form is answered");
+        assert_eq!(response.status().as_u16(), status, "{content_type} {body}");
+        let html = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.starts_with("text/html"));
+        let page = response.text().await.expect("a page");
+        assert!(
+            html && page.contains("Please check the form") && page.contains(says),
+            "{content_type} {body}: the error page says {says:?}: {page}"
+        );
+    }
+}

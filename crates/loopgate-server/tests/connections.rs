@@ -84,6 +84,20 @@ async fn slow_stalled_and_idle_connections_are_closed_after_the_client_timeout()
     app.put_policy(json!({})).await;
     assert_stalled_submit_is_refused(&app).await;
 
+    // A web form stalled half-way: the workspace's error page, 408.
+    let mut form = TcpStream::connect(&address).await.expect("connects");
+    form.write_all(
+        b"POST /login HTTP/1.1\r\nHost: loopgate\r\n\
+          Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 200\r\n\r\nname=rita",
+    )
+    .await
+    .expect("writes");
+    let answer = read_until_closed(&mut form).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 408 ") && answer.contains("The form did not arrive"),
+        "a stalled form is answered with the 408 page: {answer}"
+    );
+
     // A silent connection: opened and never written to.
     let mut silent = TcpStream::connect(&address).await.expect("connects");
     assert_eq!(read_until_closed(&mut silent).await, "");

@@ -10,10 +10,13 @@ mod views;
 
 use askama::Template;
 use axum::Router;
+use axum::extract::{FromRequest, Request};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
+use axum_extra::extract::Form;
 use loopgate_store::StoreError;
+use serde::de::DeserializeOwned;
 
 use crate::state::AppState;
 
@@ -75,6 +78,11 @@ pub enum WebError {
     NotFound(String),
     /// A form was filled in wrongly.
     BadRequest(String),
+    /// A form's body stopped arriving, or took too long to arrive in all.
+    Timeout,
+    /// A form's body could not be read (its type, size or fields), with the status that says
+    /// why.
+    Unreadable(StatusCode, String),
     /// The database failed.
     Store(StoreError),
 }
@@ -105,6 +113,14 @@ impl IntoResponse for WebError {
             WebError::BadRequest(m) => {
                 (StatusCode::BAD_REQUEST, "Please check the form", m.clone())
             }
+            WebError::Unreadable(status, m) => (*status, "Please check the form", m.clone()),
+            WebError::Timeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                "The form did not arrive",
+                "The form stopped arriving before it was complete, so nothing was done; send it \
+                 again."
+                    .to_owned(),
+            ),
             WebError::Store(StoreError::Unavailable(_)) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Database unavailable",
@@ -132,6 +148,32 @@ impl IntoResponse for WebError {
         match page.render() {
             Ok(html) => (status, Html(html)).into_response(),
             Err(_) => (status, message).into_response(),
+        }
+    }
+}
+
+/// A form body, read as `axum_extra`'s `Form` reads it. A form that cannot be read is answered
+/// with the workspace's error page: `408` when its body stopped arriving (the body timeout of
+/// [`crate::serve`]), otherwise with the rejection's own status (`400`, `413`, `415`, `422`)
+/// and what was wrong.
+#[derive(Debug)]
+pub(crate) struct WebForm<T>(pub T);
+
+impl<T, S> FromRequest<S> for WebForm<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = WebError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, WebError> {
+        match Form::<T>::from_request(req, state).await {
+            Ok(Form(form)) => Ok(Self(form)),
+            Err(rejection) if crate::extract::stalled(&rejection) => Err(WebError::Timeout),
+            Err(rejection) => Err(WebError::Unreadable(
+                rejection.status(),
+                format!("The form could not be read: {}.", rejection.body_text()),
+            )),
         }
     }
 }

@@ -9,7 +9,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum_extra::extract::Form;
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use chrono::Duration;
 use loopgate_core::audit::AuditActor;
@@ -31,7 +30,7 @@ use super::session::{
     same_token, secret_hash, session_cookie, verify_password,
 };
 use super::views::{self, EditTarget, Nav, ReviewView, Row};
-use super::{WebError, render};
+use super::{WebError, WebForm, render};
 use crate::state::AppState;
 
 type PageResult = Result<Response, WebError>;
@@ -142,7 +141,7 @@ impl std::fmt::Debug for LoginForm {
 pub async fn login(
     State(state): State<AppState>,
     jar: CookieJar,
-    Form(form): Form<LoginForm>,
+    WebForm(form): WebForm<LoginForm>,
 ) -> PageResult {
     let secure = state.settings().secure_cookies;
     let expected = jar
@@ -210,7 +209,7 @@ pub async fn logout(
     State(state): State<AppState>,
     viewer: Viewer,
     jar: CookieJar,
-    Form(form): Form<CsrfForm>,
+    WebForm(form): WebForm<CsrfForm>,
 ) -> PageResult {
     viewer.check_csrf(&form.csrf)?;
     state
@@ -453,7 +452,7 @@ fn go_to(next: Option<Item>) -> Response {
 pub async fn review_next(
     State(state): State<AppState>,
     viewer: Viewer,
-    Form(form): Form<CsrfForm>,
+    WebForm(form): WebForm<CsrfForm>,
 ) -> PageResult {
     viewer.check_csrf(&form.csrf)?;
     viewer.require(Permission::Review, "review items")?;
@@ -793,7 +792,7 @@ pub async fn decide(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(id): Path<String>,
-    Form(form): Form<DecisionForm>,
+    WebForm(form): WebForm<DecisionForm>,
 ) -> PageResult {
     viewer.check_csrf(&form.csrf)?;
     viewer.require(Permission::Review, "review items")?;
@@ -1283,7 +1282,7 @@ pub struct KillSwitchForm {
 pub async fn kill_switch(
     State(state): State<AppState>,
     viewer: Viewer,
-    Form(form): Form<KillSwitchForm>,
+    WebForm(form): WebForm<KillSwitchForm>,
 ) -> PageResult {
     viewer.check_csrf(&form.csrf)?;
     viewer.require(Permission::ManagePolicies, "trip or reset kill switches")?;
@@ -1398,7 +1397,7 @@ impl std::fmt::Debug for UserForm {
 pub async fn save_user(
     State(state): State<AppState>,
     viewer: Viewer,
-    Form(form): Form<UserForm>,
+    WebForm(form): WebForm<UserForm>,
 ) -> PageResult {
     viewer.check_csrf(&form.csrf)?;
     viewer.require(Permission::ManageKeys, "manage people")?;
@@ -1517,7 +1516,7 @@ pub async fn audits(
 pub async fn audit_next(
     State(state): State<AppState>,
     viewer: Viewer,
-    Form(form): Form<CsrfForm>,
+    WebForm(form): WebForm<CsrfForm>,
 ) -> PageResult {
     viewer.check_csrf(&form.csrf)?;
     require_auditor(&viewer)?;
@@ -1594,7 +1593,7 @@ pub async fn audit_verdict(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(id): Path<String>,
-    Form(form): Form<AuditForm>,
+    WebForm(form): WebForm<AuditForm>,
 ) -> PageResult {
     viewer.check_csrf(&form.csrf)?;
     require_auditor(&viewer)?;
