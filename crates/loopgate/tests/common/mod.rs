@@ -33,7 +33,8 @@ pub fn loopgate_with_open_files(cwd: &Path, limit: u64) -> Command {
     configured(command, cwd)
 }
 
-fn configured(mut command: Command, cwd: &Path) -> Command {
+/// `command` run in `cwd`, with no `LOOPGATE_*` settings inherited from the environment.
+pub fn configured(mut command: Command, cwd: &Path) -> Command {
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("LOOPGATE_") {
             command.env_remove(name);
