@@ -11,7 +11,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
-use tokio_io_timeout::TimeoutStream;
+use tokio_io_timeout::TimeoutWriter;
 use tower_http::timeout::{RequestBodyDeadline, RequestBodyTimeout};
 
 use crate::state::AppState;
@@ -29,10 +29,11 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// and at most as long between the pieces of a request's body; a body must arrive whole within
 /// [`Settings::body_deadline`](crate::Settings::body_deadline). A body that stalls or runs late
 /// is answered `408 request_timeout`. An answer that the client takes none of for as long (its
-/// receive window shut, the server's send buffer full) ends the connection. So neither a client
-/// that sends its headers a byte at a time, nor one that stops sending or trickles its body,
-/// nor one that leaves its connection idle, nor one that stops reading can hold a connection
-/// (and its file descriptor and the answer's buffers) for long. What the timeouts do not bound
+/// receive window shut, the unsent bytes over 128 KiB) ends the connection; a slow reader that
+/// keeps taking some is served. So neither a client that sends its headers a byte at a time, nor
+/// one that stops sending or trickles its body, nor one that leaves its connection idle, nor one
+/// that stops reading can hold a connection (and its file descriptor and its queued answers) for
+/// long. What the timeouts do not bound
 /// is the server's own wait: a long-poll or the live event stream, while nothing is written.
 pub async fn serve(
     listener: TcpListener,
@@ -67,8 +68,9 @@ pub async fn serve(
         };
         // A write that makes no progress for the client timeout fails, and the connection
         // with it; hyper bounds the reads.
-        let mut stream = TimeoutStream::new(stream);
-        stream.set_write_timeout(Some(timeout));
+        keep_unsent_small(&stream);
+        let mut stream = TimeoutWriter::new(stream);
+        stream.set_timeout(Some(timeout));
         let connection = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(timeout)
@@ -102,6 +104,23 @@ pub async fn serve(
         tasks.shutdown().await;
     }
     Ok(())
+}
+
+/// Unsent bytes the kernel may queue on a connection before a write waits.
+const UNSENT_LOW_WATER: u32 = 128 * 1024;
+
+/// Lets a write wait only while more than [`UNSENT_LOW_WATER`] bytes are still unsent
+/// (`TCP_NOTSENT_LOWAT`), rather than until a third of a send buffer the kernel may have grown
+/// to megabytes has drained. A slow reader then lets the answer progress every 128 KiB it takes,
+/// not every megabyte or so, so the write timeout ends only clients that take nothing; and what
+/// waits in the kernel for a client stays small.
+fn keep_unsent_small(stream: &tokio::net::TcpStream) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let Err(e) = socket2::SockRef::from(stream).set_tcp_notsent_lowat(UNSENT_LOW_WATER) {
+        tracing::debug!(error = %e, "cannot bound a connection's unsent bytes");
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let _ = stream;
 }
 
 /// Errors of one incoming connection rather than of the listener.

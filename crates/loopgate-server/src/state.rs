@@ -40,8 +40,9 @@ pub struct Settings {
     pub rate_limit: Option<RateLimit>,
     /// How long the server waits on a silent client: for a request's headers, counted from when
     /// the connection opened or its previous answer went out, and between the pieces of a
-    /// request's body. A client that sends headers slowly (slowloris), stalls its body, or keeps
-    /// an idle connection open longer is disconnected, so it cannot hold connections forever.
+    /// request's body; and for a client to take any of an answer the server is writing. A client
+    /// that sends headers slowly (slowloris), stalls its body, keeps an idle connection open, or
+    /// stops reading for longer is disconnected, so it cannot hold connections forever.
     pub client_timeout: std::time::Duration,
     /// How long a request's body may take in all, however steadily it trickles in.
     pub body_deadline: std::time::Duration,

@@ -116,16 +116,7 @@ async fn a_client_that_stops_reading_is_disconnected_after_the_client_timeout() 
         ..Settings::default()
     })
     .await;
-    let document = app
-        .client
-        .get(format!("{}/v1/openapi.json", app.base))
-        .send()
-        .await
-        .expect("the OpenAPI document is served")
-        .bytes()
-        .await
-        .expect("the document reads whole")
-        .len();
+    let document = openapi_len(&app).await;
     let mut open = app.state.open_connections();
     let open_are = async |open: &mut tokio::sync::watch::Receiver<usize>, n: usize, why: &str| {
         tokio::time::timeout(StdDuration::from_secs(20), open.wait_for(|open| *open == n))
@@ -138,13 +129,11 @@ async fn a_client_that_stops_reading_is_disconnected_after_the_client_timeout() 
     // A small receive window: the client's side of the connection fills at once.
     let socket = TcpSocket::new_v4().expect("a socket");
     socket.set_recv_buffer_size(4096).expect("sets the buffer");
-    let address = app
-        .base
-        .trim_start_matches("http://")
-        .parse()
-        .expect("an address");
-    let mut reader = socket.connect(address).await.expect("connects");
-    // Far more than the kernel buffers both ends can hold (4 MiB at most on the server's side).
+    let mut reader = socket
+        .connect(server_address(&app))
+        .await
+        .expect("connects");
+    // Far more than the kernel buffers both ends can hold.
     let requests = 400;
     let ask = "GET /v1/openapi.json HTTP/1.1\r\nHost: loopgate\r\n\r\n".repeat(requests);
     reader.write_all(ask.as_bytes()).await.expect("writes");
@@ -173,6 +162,81 @@ async fn a_client_that_stops_reading_is_disconnected_after_the_client_timeout() 
 
     // The server goes on serving prompt clients.
     app.get("/healthz", &app.admin).await.expect(200);
+}
+
+/// A slow reader that keeps taking some of a long answer gets all of it: the write timeout ends
+/// only clients that take nothing, however far the kernel has grown the send buffer.
+#[tokio::test]
+async fn a_slow_reader_that_keeps_reading_gets_the_whole_answer() {
+    let app = TestApp::spawn_with(Settings {
+        client_timeout: StdDuration::from_secs(1),
+        ..Settings::default()
+    })
+    .await;
+    let document = openapi_len(&app).await;
+
+    let socket = TcpSocket::new_v4().expect("a socket");
+    socket
+        .set_recv_buffer_size(64 * 1024)
+        .expect("sets the buffer");
+    let mut reader = socket
+        .connect(server_address(&app))
+        .await
+        .expect("connects");
+    // About 6 MB: more than the server's send buffer grows to (4 MiB at most).
+    let requests = 75;
+    let ask = "GET /v1/openapi.json HTTP/1.1\r\nHost: loopgate\r\n\r\n".repeat(requests - 1)
+        + "GET /v1/openapi.json HTTP/1.1\r\nHost: loopgate\r\nConnection: close\r\n\r\n";
+    reader.write_all(ask.as_bytes()).await.expect("writes");
+
+    // 32 KiB every 50 ms, about 640 KB/s: far slower than the server writes.
+    let mut answer = Vec::new();
+    let mut chunk = vec![0; 32 * 1024];
+    let mut pace = tokio::time::interval(StdDuration::from_millis(50));
+    tokio::time::timeout(StdDuration::from_secs(120), async {
+        loop {
+            pace.tick().await;
+            match reader.read(&mut chunk).await {
+                Ok(0) => break,
+                Ok(n) => answer.extend_from_slice(&chunk[..n]),
+                Err(e) => panic!(
+                    "the slow reader was cut off after {} bytes: {e}",
+                    answer.len()
+                ),
+            }
+        }
+    })
+    .await
+    .expect("the answers end");
+    let answered = String::from_utf8_lossy(&answer)
+        .matches("HTTP/1.1 200 ")
+        .count();
+    assert_eq!(
+        (answered, answer.len() >= requests * document),
+        (requests, true),
+        "every answer arrives whole: {} bytes",
+        answer.len()
+    );
+}
+
+/// The length of the OpenAPI document the server answers.
+async fn openapi_len(app: &TestApp) -> usize {
+    app.client
+        .get(format!("{}/v1/openapi.json", app.base))
+        .send()
+        .await
+        .expect("the OpenAPI document is served")
+        .bytes()
+        .await
+        .expect("the document reads whole")
+        .len()
+}
+
+fn server_address(app: &TestApp) -> std::net::SocketAddr {
+    app.base
+        .trim_start_matches("http://")
+        .parse()
+        .expect("an address")
 }
 
 /// A body must arrive whole within the body deadline, however it trickles: with a client timeout

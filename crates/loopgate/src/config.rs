@@ -38,8 +38,8 @@ pub struct Config {
     pub rate_limit_burst: u32,
     /// Seconds the server waits on a silent client (`LOOPGATE_CLIENT_TIMEOUT_SECONDS`): for a
     /// request's headers, from the connection opening or its previous answer, and between the
-    /// pieces of a request's body. Slow-header, stalled-body and idle keep-alive connections are
-    /// closed after it.
+    /// pieces of a request's body, and for a client to take any of an answer. Slow-header,
+    /// stalled-body, idle keep-alive and non-reading connections are closed after it.
     pub client_timeout_seconds: u32,
 }
 

@@ -41,9 +41,14 @@ async fn the_readme_walk_through_works_when_pasted() {
         "the walk through runs the binary against the server: {script}"
     );
 
-    let output = run(configured(Command::new("bash"), tmp.path())
-        .arg("-c")
-        .arg(&script));
+    // curl as a reader runs it, but with no proxy or ~/.curlrc of this machine's in the way,
+    // and bounded: the long-poll waits 60 s at most.
+    let output = run(configured(Command::new("timeout"), tmp.path())
+        .args(["180", "bash", "-c"])
+        .arg(&script)
+        .env("NO_PROXY", "*")
+        .env("no_proxy", "*")
+        .env("CURL_HOME", tmp.path()));
     let (out, err) = (stdout(&output), stderr(&output));
     assert!(
         output.status.success(),

@@ -117,8 +117,8 @@ impl IntoResponse for WebError {
             WebError::Timeout => (
                 StatusCode::REQUEST_TIMEOUT,
                 "The form did not arrive",
-                "The form stopped arriving before it was complete, so nothing was done; send it \
-                 again."
+                "The form stopped arriving, or took too long to arrive in all, so nothing was \
+                 done; send it again."
                     .to_owned(),
             ),
             WebError::Store(StoreError::Unavailable(_)) => (
@@ -172,7 +172,10 @@ where
             Err(rejection) if crate::extract::stalled(&rejection) => Err(WebError::Timeout),
             Err(rejection) => Err(WebError::Unreadable(
                 rejection.status(),
-                format!("The form could not be read: {}.", rejection.body_text()),
+                format!(
+                    "The form could not be read: {}.",
+                    rejection.body_text().trim_end_matches('.')
+                ),
             )),
         }
     }
