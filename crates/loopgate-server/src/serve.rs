@@ -30,11 +30,11 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// [`Settings::body_deadline`](crate::Settings::body_deadline). A body that stalls or runs late
 /// is answered `408 request_timeout`. An answer that the client takes none of for as long (its
 /// receive window shut, the unsent bytes over 128 KiB) ends the connection; a slow reader that
-/// takes 128 KiB or more within each timeout is served. So neither a client that sends its headers a byte at a time, nor
-/// one that stops sending or trickles its body, nor one that leaves its connection idle, nor one
-/// that stops reading can hold a connection (and its file descriptor and its queued answers) for
-/// long. What the timeouts do not bound
-/// is the server's own wait: a long-poll or the live event stream, while nothing is written.
+/// takes 128 KiB or more within each timeout is served. So neither a client that sends its
+/// headers a byte at a time, nor one that stops sending or trickles its body, nor one that
+/// leaves its connection idle, nor one that stops reading can hold a connection (and its file
+/// descriptor and its queued answers) for long. What the timeouts do not bound is the server's
+/// own wait: a long-poll or the live event stream, while nothing is written.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,

@@ -51,11 +51,7 @@ async fn assert_stalled_submit_is_refused(app: &TestApp) {
 
 #[tokio::test]
 async fn slow_stalled_and_idle_connections_are_closed_after_the_client_timeout() {
-    let app = TestApp::spawn_with(Settings {
-        client_timeout: StdDuration::from_secs(1),
-        ..Settings::default()
-    })
-    .await;
+    let app = with_one_second_client_timeout().await;
     let address = app.base.trim_start_matches("http://").to_owned();
 
     // Slowloris: headers begun and never finished.
@@ -111,11 +107,7 @@ async fn slow_stalled_and_idle_connections_are_closed_after_the_client_timeout()
 /// queued answers and their buffers for as long as it likes.
 #[tokio::test]
 async fn a_client_that_stops_reading_is_disconnected_after_the_client_timeout() {
-    let app = TestApp::spawn_with(Settings {
-        client_timeout: StdDuration::from_secs(1),
-        ..Settings::default()
-    })
-    .await;
+    let app = with_one_second_client_timeout().await;
     let document = openapi_len(&app).await;
     let mut open = app.state.open_connections();
     let open_are = async |open: &mut tokio::sync::watch::Receiver<usize>, n: usize, why: &str| {
@@ -126,16 +118,10 @@ async fn a_client_that_stops_reading_is_disconnected_after_the_client_timeout() 
     };
     open_are(&mut open, 0, "the idle client connection is closed").await;
 
-    // A small receive window: the client's side of the connection fills at once.
-    let socket = TcpSocket::new_v4().expect("a socket");
-    socket.set_recv_buffer_size(4096).expect("sets the buffer");
-    let mut reader = socket
-        .connect(server_address(&app))
-        .await
-        .expect("connects");
+    let mut reader = connect_with_receive_buffer(&app, 4096).await;
     // Far more than the kernel buffers both ends can hold.
     let requests = 400;
-    let ask = "GET /v1/openapi.json HTTP/1.1\r\nHost: loopgate\r\n\r\n".repeat(requests);
+    let ask = ASK_OPENAPI.repeat(requests);
     reader.write_all(ask.as_bytes()).await.expect("writes");
     open_are(&mut open, 1, "the connection is taken").await;
     open_are(&mut open, 0, "a connection that reads nothing is closed").await;
@@ -168,24 +154,13 @@ async fn a_client_that_stops_reading_is_disconnected_after_the_client_timeout() 
 /// only clients that take nothing, however far the kernel has grown the send buffer.
 #[tokio::test]
 async fn a_slow_reader_that_keeps_reading_gets_the_whole_answer() {
-    let app = TestApp::spawn_with(Settings {
-        client_timeout: StdDuration::from_secs(1),
-        ..Settings::default()
-    })
-    .await;
+    let app = with_one_second_client_timeout().await;
     let document = openapi_len(&app).await;
 
-    let socket = TcpSocket::new_v4().expect("a socket");
-    socket
-        .set_recv_buffer_size(64 * 1024)
-        .expect("sets the buffer");
-    let mut reader = socket
-        .connect(server_address(&app))
-        .await
-        .expect("connects");
+    let mut reader = connect_with_receive_buffer(&app, 64 * 1024).await;
     // About 6 MB: more than the server's send buffer grows to (4 MiB at most).
     let requests = 75;
-    let ask = "GET /v1/openapi.json HTTP/1.1\r\nHost: loopgate\r\n\r\n".repeat(requests - 1)
+    let ask = ASK_OPENAPI.repeat(requests - 1)
         + "GET /v1/openapi.json HTTP/1.1\r\nHost: loopgate\r\nConnection: close\r\n\r\n";
     reader.write_all(ask.as_bytes()).await.expect("writes");
 
@@ -232,11 +207,29 @@ async fn openapi_len(app: &TestApp) -> usize {
         .len()
 }
 
-fn server_address(app: &TestApp) -> std::net::SocketAddr {
-    app.base
+/// A request for the OpenAPI document (82 KB), to pipeline.
+const ASK_OPENAPI: &str = "GET /v1/openapi.json HTTP/1.1\r\nHost: loopgate\r\n\r\n";
+
+/// A server whose client timeout is one second.
+async fn with_one_second_client_timeout() -> TestApp {
+    TestApp::spawn_with(Settings {
+        client_timeout: StdDuration::from_secs(1),
+        ..Settings::default()
+    })
+    .await
+}
+
+/// A connection to the server whose receive buffer holds `bytes`, so that the client's side
+/// fills as soon as it stops reading.
+async fn connect_with_receive_buffer(app: &TestApp, bytes: u32) -> TcpStream {
+    let socket = TcpSocket::new_v4().expect("a socket");
+    socket.set_recv_buffer_size(bytes).expect("sets the buffer");
+    let address = app
+        .base
         .trim_start_matches("http://")
         .parse()
-        .expect("an address")
+        .expect("an address");
+    socket.connect(address).await.expect("connects")
 }
 
 /// A body must arrive whole within the body deadline, however it trickles: with a client timeout
@@ -257,11 +250,7 @@ async fn a_body_late_past_its_deadline_is_refused_and_nothing_is_stored() {
 /// longer than the timeout is answered at the end of its wait.
 #[tokio::test]
 async fn a_long_poll_outlasts_the_client_timeout() {
-    let app = TestApp::spawn_with(Settings {
-        client_timeout: StdDuration::from_secs(1),
-        ..Settings::default()
-    })
-    .await;
+    let app = with_one_second_client_timeout().await;
     app.put_policy(json!({})).await;
     let queued = app.submit(&app.admin, submission(0.5, json!({}))).await;
     let poll = app
